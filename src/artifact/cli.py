@@ -1,0 +1,244 @@
+"""The ``artifact`` command line. Heavy modules (TensorFlow) are imported only by the
+subcommands that need them, so ``artifact predict`` starts fast on a LiteRT-only install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+# TensorFlow's C++ start-up chatter hides our own output; errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    from artifact.errors import UserFacingError
+
+    try:
+        return args.handler(args) or 0
+    except UserFacingError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="artifact", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(title="commands")
+
+    train = commands.add_parser("train", help="train, evaluate and export a model")
+    train.add_argument("--data", required=True, help="dataset folder (layout detected)")
+    train.add_argument("--out", required=True, help="run directory to write")
+    train.add_argument("--layout", choices=["artbench", "manifest", "folders"])
+    train.add_argument("--task", choices=["binary", "source", "style"], default="binary")
+    train.add_argument("--epochs", type=int, default=15)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--image-size", type=int, help="model input side (default 224)")
+    train.add_argument("--canonical-size", type=int, help="canonical image side (default 256)")
+    train.add_argument(
+        "--crop-mode", choices=["center", "five"], help="crops averaged at prediction"
+    )
+    train.add_argument("--seed", type=int, default=1337)
+    train.add_argument(
+        "--balance", choices=["undersample", "class_weights", "none"], default="undersample"
+    )
+    train.add_argument(
+        "--augment", choices=["none", "flips", "realistic", "strong"], default="realistic"
+    )
+    train.add_argument("--architecture", choices=["small_cnn", "residual_cnn"], default="small_cnn")
+    train.add_argument("--width", type=int, default=32, help="filters in the first block")
+    train.add_argument("--depth", type=int, default=4, help="downsampling blocks")
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
+    train.add_argument("--test-fraction", type=float, default=0.2)
+    train.add_argument("--val-fraction", type=float, default=0.15)
+    train.add_argument("--max-per-class", type=int, help="cap training images per class")
+    train.add_argument("--robustness-limit", type=int, default=1000)
+    train.add_argument("--quantize", choices=["none", "dynamic", "int8"], default="none")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="write a run's evaluation report")
+    evaluate.add_argument("--model", required=True, help="run directory")
+    evaluate.add_argument("--data", help="dataset (default: the run's held-out test split)")
+    evaluate.add_argument("--layout", choices=["artbench", "manifest", "folders"])
+    evaluate.add_argument("--robustness-limit", type=int)
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    export = commands.add_parser("export", help="export a run to LiteRT and verify it")
+    export.add_argument("--run", required=True, help="run directory")
+    export.add_argument("--quantize", choices=["none", "dynamic", "int8"], default="none")
+    export.add_argument("--verify-images", type=int, default=200)
+    export.set_defaults(handler=cmd_export)
+
+    data = commands.add_parser("data", help="dataset tools")
+    data_commands = data.add_subparsers(title="data commands")
+    inspect = data_commands.add_parser(
+        "inspect", help="per-class file statistics and shortcut audit"
+    )
+    inspect.add_argument("path")
+    inspect.add_argument("--layout", choices=["artbench", "manifest", "folders"])
+    inspect.add_argument("--task", choices=["binary", "source", "style"], default="binary")
+    inspect.add_argument("--limit", type=int, default=2000, help="images sampled per class")
+    inspect.add_argument("--canonical-size", type=int, default=256)
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(handler=cmd_data_inspect)
+    return parser
+
+
+def _train_config(args: argparse.Namespace):
+    from artifact.inference.preprocess import PreprocessConfig
+    from artifact.training.config import TrainConfig
+
+    preprocess = {}
+    if args.image_size:
+        preprocess["input_size"] = args.image_size
+        preprocess["canonical_size"] = max(args.image_size, 256)
+    if args.canonical_size:
+        preprocess["canonical_size"] = args.canonical_size
+    if args.crop_mode:
+        preprocess["crop_mode"] = args.crop_mode
+    return TrainConfig(
+        data=args.data,
+        layout=args.layout,
+        task=args.task,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        balance=args.balance,
+        augment=args.augment,
+        architecture=args.architecture,
+        width=args.width,
+        depth=args.depth,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
+        test_fraction=args.test_fraction,
+        val_fraction=args.val_fraction,
+        max_per_class=args.max_per_class,
+        robustness_limit=args.robustness_limit,
+        preprocess=PreprocessConfig(**preprocess),
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from artifact.training.job import run_training
+
+    try:
+        config = _train_config(args)
+    except ValueError as exc:
+        from artifact.errors import UserFacingError
+
+        raise UserFacingError(str(exc)) from exc
+    run, metrics, card = run_training(config, args.out, quantize=args.quantize)
+    _print_metrics(metrics)
+    console.print(
+        f"run directory: [bold]{run.root}[/] (model.tflite sha256 {card['sha256'][:12]}…)"
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from artifact.training.job import evaluate_only
+
+    metrics = evaluate_only(args.model, args.data, args.layout, args.robustness_limit)
+    _print_metrics(metrics)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from artifact.training.job import export_only
+
+    card = export_only(args.run, args.quantize, args.verify_images)
+    verification = card["export"]["verification"]
+    console.print(
+        f"exported {card['name']} ({args.quantize}): label agreement "
+        f"{verification['label_agreement']:.2%} on {verification['images']} held-out images, "
+        f"max probability difference {verification['max_probability_difference']:.2e}"
+    )
+    return 0
+
+
+def cmd_data_inspect(args: argparse.Namespace) -> int:
+    from artifact.data.inspect import inspect_dataset
+
+    report = inspect_dataset(args.path, args.layout, args.task, args.limit, args.canonical_size)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for section in ("files", "canonical"):
+        audit = report[section]
+        title = "as files" if section == "files" else "after canonicalisation (what the model sees)"
+        table = Table(title=f"{report['root']} — {title}")
+        for column in (
+            "class",
+            "images",
+            "size (median)",
+            "formats",
+            "JPEG quality (median)",
+            "bytes/pixel",
+        ):
+            table.add_column(column)
+        for name, stats in audit["per_class"].items():
+            quality = stats["jpeg_quality"]
+            table.add_row(
+                name,
+                str(stats["images"]),
+                f"{stats['width']['median']:.0f}x{stats['height']['median']:.0f}",
+                ", ".join(f"{k} {v}" for k, v in stats["formats"].items()),
+                f"{quality['median']:.0f}" if quality else "-",
+                f"{stats['bytes_per_pixel']['median']:.3f}",
+            )
+        console.print(table)
+        flagged = [k for k, v in audit["shortcuts"].items() if v["shortcut"]]
+        scores = ", ".join(
+            f"{k} {v['balanced_accuracy']:.2f}" for k, v in audit["shortcuts"].items()
+        )
+        console.print(f"one-split tree balanced accuracy per property: {scores}")
+        if flagged:
+            console.print(f"[bold red]SHORTCUT[/]: {', '.join(flagged)} alone separate the classes")
+        else:
+            console.print("[green]no single property separates the classes[/]")
+        if audit["unreadable"]:
+            console.print(f"[yellow]{len(audit['unreadable'])} unreadable files[/]")
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    keys = (
+        "test_images",
+        "accuracy",
+        "balanced_accuracy",
+        "roc_auc",
+        "human_called_ai_rate",
+        "ai_missed_rate",
+        "uncertain_rate",
+    )
+    table = Table(title=f"evaluation ({metrics.get('evaluated_on', '')})")
+    table.add_column("metric")
+    table.add_column("value")
+    for key in keys:
+        if metrics.get(key) is not None:
+            table.add_row(key, str(metrics[key]))
+    for name, value in (metrics.get("robustness") or {}).items():
+        table.add_row(f"robustness {name}", str(value))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Inference without TensorFlow: safe decoding, canonical preprocessing, the LiteRT engine."""

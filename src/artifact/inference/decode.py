@@ -1,0 +1,169 @@
+"""Decode untrusted image bytes into an RGB Pillow image, or raise a typed error.
+
+Every caller (training data loading, the CLI, the API) goes through here, so a bad
+file is refused the same way everywhere and never crashes a batch.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Formats we accept; MPO is the multi-picture JPEG that many cameras write.
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+DEFAULT_MAX_BYTES = 25 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 50_000_000
+MIN_SIDE = 8
+
+
+class ImageDecodeError(ValueError):
+    """An input that is not a usable image. ``code`` is stable and machine-readable."""
+
+    code = "invalid_image"
+    http_status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class EmptyImageError(ImageDecodeError):
+    code = "empty_file"
+
+
+class ImageTooLargeError(ImageDecodeError):
+    code = "file_too_large"
+    http_status = 413
+
+
+class TooManyPixelsError(ImageDecodeError):
+    code = "too_many_pixels"
+    http_status = 413
+
+
+class UnsupportedFormatError(ImageDecodeError):
+    code = "unsupported_format"
+    http_status = 415
+
+
+class CorruptImageError(ImageDecodeError):
+    code = "corrupt_image"
+
+
+class ImageTooSmallError(ImageDecodeError):
+    code = "image_too_small"
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Limits applied before any pixel is decoded."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    min_side: int = MIN_SIDE
+
+
+def read_image_file(path: str | Path, limits: DecodeLimits = DecodeLimits()) -> Image.Image:
+    """Read and decode a file, checking its size before reading it whole."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CorruptImageError(f"cannot read file: {exc.strerror or exc}") from exc
+    if size > limits.max_bytes:
+        raise ImageTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorruptImageError(f"cannot read file: {exc.strerror or exc}") from exc
+    return decode_image(data, limits)
+
+
+def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Image.Image:
+    """Decode bytes to an 8-bit RGB image.
+
+    Animated images (GIF, WebP, APNG) contribute their first frame only. EXIF orientation
+    is applied; alpha is composited on white; 16-bit, greyscale, palette and CMYK
+    images are converted to 8-bit RGB.
+
+    Raises:
+        ImageDecodeError: a subclass naming what is wrong with the input.
+    """
+    if not data:
+        raise EmptyImageError("the file is empty")
+    if len(data) > limits.max_bytes:
+        raise ImageTooLargeError(f"file is {len(data)} bytes; the limit is {limits.max_bytes}")
+    try:
+        with warnings.catch_warnings():
+            # We check the pixel count ourselves, below, with our own limit.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=None)
+            image_format = image.format
+            if image_format not in ACCEPTED_FORMATS:
+                raise UnsupportedFormatError(
+                    f"{image_format} images are not supported; use one of "
+                    + ", ".join(f for f in ACCEPTED_FORMATS if f != "MPO")
+                )
+            width, height = image.size
+            if width * height > limits.max_pixels:
+                raise TooManyPixelsError(
+                    f"image is {width}x{height} = {width * height} pixels; "
+                    f"the limit is {limits.max_pixels}"
+                )
+            if min(width, height) < limits.min_side:
+                raise ImageTooSmallError(
+                    f"image is {width}x{height}; each side needs at least {limits.min_side} px"
+                )
+            image.seek(0)
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            return to_rgb(image)
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise UnsupportedFormatError("the file is not an image we can read") from exc
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixelsError(str(exc)) from exc
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        IndexError,
+        KeyError,
+        TypeError,
+        struct.error,
+        MemoryError,
+        ZeroDivisionError,
+        RuntimeError,
+    ) as exc:
+        # Pillow's plugins raise a wide range of exceptions on hostile input.
+        raise CorruptImageError(f"the image data is corrupt or truncated ({exc})") from exc
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB, compositing transparency on white."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = array.max() if array.size else 0.0
+        # 16-bit data is scaled down; 8-bit data stored in a wide mode is kept as is.
+        scale = 255.0 / 65535.0 if peak > 255 else 1.0
+        grey = np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")

@@ -1,0 +1,1 @@
+"""Model builders, the training loop, evaluation and export (needs the ``train`` extra)."""

@@ -1,0 +1,65 @@
+"""The self-describing run directory: every file a run writes, by name."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.csv"
+
+    @property
+    def keras_model(self) -> Path:
+        return self.root / "model.keras"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoints" / "best.keras"
+
+    @property
+    def tflite(self) -> Path:
+        return self.root / "model.tflite"
+
+    @property
+    def card(self) -> Path:
+        return self.root / "model.json"
+
+    @property
+    def skipped(self) -> Path:
+        return self.root / "skipped.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def metrics(self) -> Path:
+        return self.report / "metrics.json"
+
+    def split(self, name: str) -> Path:
+        return self.root / "splits" / f"{name}.csv"
+
+    def read_config(self) -> dict[str, Any]:
+        if not self.config.is_file():
+            raise FileNotFoundError(f"{self.root} is not a training run (no config.json)")
+        return json.loads(self.config.read_text())
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,208 @@
+"""The training loop: data -> splits -> balance -> canonical cache -> fit -> run directory."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import random
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from artifact.data.augment import AugmentConfig
+from artifact.data.canonical import canonicalize_files
+from artifact.data.layouts import DatasetError, LabelledData, load_dataset
+from artifact.data.pipeline import make_eval_dataset, make_train_dataset
+from artifact.data.samples import Sample, write_samples
+from artifact.data.splits import class_weights, stratified_split, undersample
+from artifact.data.tasks import class_names_for, usable_samples
+from artifact.training.config import TrainConfig
+from artifact.training.models import create_model
+from artifact.training.run_dir import RunDir, write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Splits:
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+    class_names: list[str]
+
+
+def plan_splits(data: LabelledData, config: TrainConfig) -> Splits:
+    """Choose train / validation / test samples, balanced as configured.
+
+    An official test split (AI-ArtBench's ``test/``) is used as the test set and never for
+    training or early stopping; otherwise a stratified, seeded fraction is held out.
+    """
+    class_names = class_names_for(config.task, data.samples)
+    samples, targets = usable_samples(config.task, data.samples, class_names)
+    if data.has_official_test:
+        pool = [i for i, s in enumerate(samples) if s.official_split != "test"]
+        test = [samples[i] for i, s in enumerate(samples) if s.official_split == "test"]
+    else:
+        pool, held = stratified_split(samples, targets, config.test_fraction, config.seed)
+        test = [samples[i] for i in held]
+    pool_samples = [samples[i] for i in pool]
+    pool_targets = [targets[i] for i in pool]
+    _require_every_class(pool_targets, class_names, "the training data")
+    train_idx, val_idx = stratified_split(
+        pool_samples, pool_targets, config.val_fraction, config.seed + 1
+    )
+    train = [pool_samples[i] for i in train_idx]
+    train_targets = [pool_targets[i] for i in train_idx]
+    if config.balance == "undersample":
+        keep = undersample(train_targets, config.seed + 2)
+        train = [train[i] for i in keep]
+    if config.max_per_class:
+        train = _cap_per_class(train, config, class_names)
+    return Splits(train, [pool_samples[i] for i in val_idx], test, class_names)
+
+
+def _cap_per_class(
+    train: list[Sample], config: TrainConfig, class_names: list[str]
+) -> list[Sample]:
+    rng = random.Random(config.seed + 3)
+    by_class: dict[int, list[Sample]] = {}
+    for sample, target in zip(*usable_samples(config.task, train, class_names), strict=True):
+        by_class.setdefault(target, []).append(sample)
+    capped = []
+    for members in by_class.values():
+        capped.extend(rng.sample(members, min(len(members), config.max_per_class or 0)))
+    return sorted(capped, key=lambda s: s.path)
+
+
+def _require_every_class(targets: list[int], class_names: list[str], where: str) -> None:
+    counts = Counter(targets)
+    empty = [name for index, name in enumerate(class_names) if counts[index] == 0]
+    if empty:
+        raise DatasetError(f"{where} has no images of class: {', '.join(empty)}")
+
+
+def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
+    """Train a model and write config, splits, history and weights into ``out_dir``.
+
+    Returns:
+        The run directory, ready for :func:`artifact.training.evaluate.evaluate_run`.
+    """
+    run = RunDir(Path(out_dir))
+    run.root.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    data = load_dataset(config.data, config.layout)
+    splits = plan_splits(data, config)
+    log.info(
+        "classes %s; train %d, validation %d, test %d images",
+        splits.class_names,
+        len(splits.train),
+        len(splits.val),
+        len(splits.test),
+    )
+    skipped: list[tuple[str, str]] = []
+    arrays = {}
+    for name in ("train", "val"):
+        samples = getattr(splits, name)
+        result = canonicalize_files(
+            [s.path for s in samples],
+            config.preprocess,
+            cache_file=run.root / "cache" / f"{name}.npy",
+            description=f"canonicalising {name}",
+        )
+        skipped.extend(result.errors)
+        kept = [samples[i] for i in result.kept]
+        setattr(splits, name, kept)
+        _, targets = usable_samples(config.task, kept, splits.class_names)
+        arrays[name] = (result.pixels, np.array(targets, dtype=np.int32))
+    _require_every_class(arrays["train"][1].tolist(), splits.class_names, "the training split")
+    if len(arrays["val"][1]) == 0:
+        raise DatasetError("the validation split is empty: add images or raise --val-fraction")
+    for name in ("train", "val", "test"):
+        write_samples(getattr(splits, name), run.split(name))
+    _write_skipped(run, skipped)
+
+    preprocess = config.preprocess
+    augment = AugmentConfig.preset(config.augment)
+    train_ds = make_train_dataset(
+        *arrays["train"], preprocess, augment, batch_size=config.batch_size, seed=config.seed
+    )
+    val_ds = make_eval_dataset(*arrays["val"], preprocess, batch_size=config.batch_size)
+    model = create_model(
+        config.architecture,
+        input_size=preprocess.input_size,
+        num_classes=len(splits.class_names),
+        width=config.width,
+        depth=config.depth,
+        dropout=config.dropout,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, restore_best_weights=True
+        ),
+        keras.callbacks.ModelCheckpoint(run.checkpoint, monitor="val_loss", save_best_only=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2),
+        keras.callbacks.CSVLogger(str(run.history)),
+    ]
+    weights = (
+        class_weights(arrays["train"][1].tolist(), len(splits.class_names))
+        if config.balance == "class_weights"
+        else None
+    )
+    write_json(run.config, _describe(config, data, splits, skipped))
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        class_weight=weights,
+        shuffle=False,  # the tf.data pipeline shuffles itself
+        # A live progress bar on a terminal, one line per epoch in logs and CI.
+        verbose="auto" if sys.stdout.isatty() else 2,
+    )
+    model.save(run.keras_model)
+    _drop_cache(run)
+    return run
+
+
+def _describe(config: TrainConfig, data: LabelledData, splits: Splits, skipped) -> dict:
+    def counts(samples: list[Sample]) -> dict[str, int]:
+        return dict(sorted(Counter(s.generator or s.label for s in samples).items()))
+
+    return {
+        "config": config.model_dump(mode="json"),
+        "class_names": splits.class_names,
+        "dataset": {
+            "root": str(data.root),
+            "layout": data.layout,
+            "images_found": len(data.samples),
+            "skipped_unreadable": len(skipped),
+            "train_by_source": counts(splits.train),
+            "val_by_source": counts(splits.val),
+            "test_by_source": counts(splits.test),
+        },
+    }
+
+
+def _write_skipped(run: RunDir, skipped: list[tuple[str, str]]) -> None:
+    with run.skipped.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "error"])
+        writer.writerows(skipped)
+
+
+def _drop_cache(run: RunDir) -> None:
+    cache = run.root / "cache"
+    if cache.is_dir():
+        for file in cache.iterdir():
+            file.unlink()
+        cache.rmdir()
