@@ -116,3 +116,19 @@ def shared_dataset(name: str) -> Path:
     if not (path / "labels.csv").is_file():
         pytest.skip(f"{path} is absent: the shared development data is not on this machine")
     return path
+
+
+# A tiny model: trains in seconds on the fixtures, still a real CNN and a real export.
+TINY = ["--image-size", "40", "--canonical-size", "48", "--width", "8", "--depth", "2",
+        "--batch-size", "16", "--robustness-limit", "30"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def artbench_run(artbench_root, tmp_path_factory) -> Path:
+    """A complete run directory (train -> evaluate -> export) on the AI-ArtBench fixture."""
+    from artifact.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "artbench"
+    args = ["train", "--data", str(artbench_root), "--out", str(out), "--epochs", "8", *TINY]
+    assert main(args) == 0
+    return out

@@ -155,8 +155,12 @@ def test_evaluate_on_another_dataset_writes_a_fresh_report(artbench_run, manifes
         )
         == 0
     )
-    metrics = json.loads((copy / "report/metrics.json").read_text())
+    metrics = json.loads((copy / "report/on-manifest/metrics.json").read_text())
+    assert (copy / "report/on-manifest/confusion_matrix.png").is_file()
     assert metrics["test_images"] == 36
+    # The run's own report (and so its card) is left as it was.
+    own = json.loads((copy / "report/metrics.json").read_text())
+    assert own == json.loads((artbench_run / "report/metrics.json").read_text())
     assert set(metrics["per_generator"]) == {"human", "dalle", "midjourney"}
 
 
@@ -222,3 +226,30 @@ def test_empty_class_and_missing_folder_are_clear_cli_errors(
     assert "no images of class: human" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "b")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_brief_training_on_shared_art_dev_writes_a_complete_run(tmp_path):
+    from tests.conftest import shared_dataset
+
+    data = shared_dataset("art-dev")
+    out = tmp_path / "art-dev"
+    args = ["train", "--data", str(data), "--out", str(out), "--epochs", "1",
+            "--max-per-class", "40", "--image-size", "64", "--canonical-size", "96",
+            "--width", "8", "--robustness-limit", "20"]  # fmt: skip
+    assert main(args) == 0
+    for name in ("config.json", "history.csv", "model.keras", "model.tflite", "model.json",
+                 "report/confusion_matrix.png", "report/metrics.json", "report/roc.png"):  # fmt: skip
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "report/metrics.json").read_text())
+    # The stratified 20% test split of 993 images, every generator in it.
+    assert 190 <= metrics["test_images"] <= 210
+    assert set(metrics["per_generator"]) == {
+        "human",
+        "dalle",
+        "dreamstudio",
+        "midjourney",
+        "original_ldm",
+        "stable_diffusion",
+        "starryai",
+    }

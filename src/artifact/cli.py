@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--augment", choices=["none", "flips", "realistic", "strong"], default="realistic"
     )
     train.add_argument("--architecture", choices=["small_cnn", "residual_cnn"], default="small_cnn")
+    train.add_argument("--stem", choices=["rgb", "highpass"], default="rgb", help="input stem")
     train.add_argument("--width", type=int, default=32, help="filters in the first block")
     train.add_argument("--depth", type=int, default=4, help="downsampling blocks")
     train.add_argument("--learning-rate", type=float, default=1e-3)
@@ -86,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--quantize", choices=["none", "dynamic", "int8"], default="none")
     export.add_argument("--verify-images", type=int, default=200)
     export.set_defaults(handler=cmd_export)
+
+    predict = commands.add_parser("predict", help="human or AI? for one or more images")
+    predict.add_argument("images", nargs="+", help="image files")
+    predict.add_argument("--model", help="model directory (default: the bundled model)")
+    predict.add_argument("--json", action="store_true", help="print a JSON array")
+    predict.set_defaults(handler=cmd_predict)
+
+    scan = commands.add_parser("scan", help="analyse every image under a folder")
+    scan.add_argument("folder")
+    scan.add_argument("--out", required=True, help="report: .csv, .json or .html")
+    scan.add_argument("--model", help="model directory (default: the bundled model)")
+    scan.add_argument("--workers", type=int, help="processes (default: 2)")
+    scan.set_defaults(handler=cmd_scan)
 
     data = commands.add_parser("data", help="dataset tools")
     data_commands = data.add_subparsers(title="data commands")
@@ -124,6 +139,7 @@ def _train_config(args: argparse.Namespace):
         balance=args.balance,
         augment=args.augment,
         architecture=args.architecture,
+        stem=args.stem,
         width=args.width,
         depth=args.depth,
         learning_rate=args.learning_rate,
@@ -170,6 +186,60 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"exported {card['name']} ({args.quantize}): label agreement "
         f"{verification['label_agreement']:.2%} on {verification['images']} held-out images, "
         f"max probability difference {verification['max_probability_difference']:.2e}"
+    )
+    return 0
+
+
+def _predictor(model_dir: str | None):
+    from artifact.errors import UserFacingError
+    from artifact.inference.engine import ModelNotFoundError, Predictor
+
+    try:
+        return Predictor(model_dir)
+    except ModelNotFoundError as exc:
+        raise UserFacingError(str(exc)) from exc
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from artifact.scan import analyse_path
+
+    predictor = _predictor(args.model)
+    rows = [analyse_path(predictor, path, thumbnails=False) for path in args.images]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        table = Table(title=f"model {predictor.card.name}")
+        for column in ("file", "verdict", "P(AI)", "sha256"):
+            table.add_column(column)
+        for row in rows:
+            if row.get("error"):
+                table.add_row(row["path"], "[red]error[/]", "", row["error"])
+            else:
+                prob = row["prob_ai"]
+                table.add_row(
+                    row["path"],
+                    row["verdict"],
+                    "" if prob is None else f"{prob:.3f}",
+                    row["sha256"][:16],
+                )
+        console.print(table)
+    return 1 if all(row.get("error") for row in rows) else 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from artifact.errors import UserFacingError
+    from artifact.scan import scan_folder
+
+    if Path(args.out).suffix.lower() not in (".csv", ".json", ".html", ".htm"):
+        raise UserFacingError("--out must end in .csv, .json or .html")
+    if not Path(args.folder).is_dir():
+        raise UserFacingError(f"not a folder: {args.folder}")
+    model_dir = _predictor(args.model).model_dir
+    summary = scan_folder(args.folder, args.out, model_dir, workers=args.workers)
+    verdicts = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_verdict.items())) or "none"
+    console.print(
+        f"scanned {summary.scanned} new files ({summary.skipped_existing} already in the report); "
+        f"verdicts: {verdicts}; failed: {summary.failed}; report: {summary.report}"
     )
     return 0
 

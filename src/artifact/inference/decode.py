@@ -19,7 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 50_000_000
-MIN_SIDE = 8
+MIN_SIDE = 1  # tiny images are upscaled by canonicalisation, not refused
 
 
 class ImageDecodeError(ValueError):
@@ -69,7 +69,10 @@ class DecodeLimits:
     min_side: int = MIN_SIDE
 
 
-def read_image_file(path: str | Path, limits: DecodeLimits = DecodeLimits()) -> Image.Image:
+DEFAULT_LIMITS = DecodeLimits()
+
+
+def read_image_file(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
     """Read and decode a file, checking its size before reading it whole."""
     path = Path(path)
     try:
@@ -85,7 +88,7 @@ def read_image_file(path: str | Path, limits: DecodeLimits = DecodeLimits()) -> 
     return decode_image(data, limits)
 
 
-def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Image.Image:
+def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
     """Decode bytes to an 8-bit RGB image.
 
     Animated images (GIF, WebP, APNG) contribute their first frame only. EXIF orientation
@@ -103,6 +106,8 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Image.Im
         with warnings.catch_warnings():
             # We check the pixel count ourselves, below, with our own limit.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow warns about malformed metadata it skips; the error path is ours.
+            warnings.simplefilter("ignore", UserWarning)
             image = Image.open(io.BytesIO(data), formats=None)
             image_format = image.format
             if image_format not in ACCEPTED_FORMATS:

@@ -10,7 +10,7 @@ from artifact.data.augment import AugmentPreset
 from artifact.data.layouts import Layout
 from artifact.data.tasks import Task
 from artifact.inference.preprocess import PreprocessConfig
-from artifact.training.models import Architecture
+from artifact.training.models import Architecture, Stem
 
 Balance = Literal["undersample", "class_weights", "none"]
 
@@ -28,6 +28,7 @@ class TrainConfig(BaseModel):
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.15, gt=0, lt=1)
     architecture: Architecture = "small_cnn"
+    stem: Stem = "rgb"
     width: int = Field(32, ge=4)
     depth: int = Field(4, ge=1, le=7)
     dropout: float = Field(0.3, ge=0, lt=1)

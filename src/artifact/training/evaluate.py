@@ -50,7 +50,8 @@ def evaluate_run(
         run_dir: a directory written by :func:`artifact.training.train.train`.
         data: a dataset to evaluate on. Omitted, or the training dataset itself: the run's
             held-out test split. Another dataset: its official test split if it has one,
-            else every image the task can label.
+            else every image the task can label. The report of another dataset goes to
+            ``report/on-<dataset folder name>/`` so the run's own report stays intact.
         robustness_limit: test images per robustness check (default: the run's setting).
     """
     run = RunDir(Path(run_dir))
@@ -59,7 +60,7 @@ def evaluate_run(
     task, class_names = config["task"], described["class_names"]
     preprocess = PreprocessConfig(**config["preprocess"])
     model = keras.saving.load_model(run.keras_model, compile=False)
-    test_samples, source = _evaluation_samples(run, described, data, layout)
+    test_samples, source, report_dir = _evaluation_samples(run, described, data, layout)
     test_samples, _ = usable_samples(task, test_samples, class_names)
     if not test_samples:
         raise DatasetError("no test images the model's task can label")
@@ -72,7 +73,7 @@ def evaluate_run(
     probs = predict_probabilities(model, canonical.pixels, preprocess)
     y_pred = decide(probs, class_names, calibration)
 
-    run.report.mkdir(parents=True, exist_ok=True)
+    report_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict = {
         "evaluated_on": source,
         "test_images": len(test_samples),
@@ -86,14 +87,14 @@ def evaluate_run(
     matrix = confusion_matrix(y_true, y_pred, labels=labels)
     metrics["confusion_matrix"] = matrix.tolist()
     plot_confusion_matrix(
-        matrix, class_names, run.report / "confusion_matrix.png", f"{task} task, test split"
+        matrix, class_names, report_dir / "confusion_matrix.png", f"{task} task, test split"
     )
     report_kwargs = dict(labels=labels, target_names=class_names, zero_division=0, digits=4)
-    (run.report / "classification_report.txt").write_text(
+    (report_dir / "classification_report.txt").write_text(
         classification_report(y_true, y_pred, **report_kwargs) + "\n"
     )
     write_json(
-        run.report / "classification_report.json",
+        report_dir / "classification_report.json",
         classification_report(y_true, y_pred, output_dict=True, **report_kwargs),
     )
 
@@ -105,7 +106,7 @@ def evaluate_run(
         if is_ai.any() and (~is_ai).any():
             auc = float(roc_auc_score(is_ai, prob_ai))
             fpr, tpr, _ = roc_curve(is_ai, prob_ai)
-            plot_roc(fpr, tpr, auc, run.report / "roc.png")
+            plot_roc(fpr, tpr, auc, report_dir / "roc.png")
             metrics["roc_auc"] = round(auc, 4)
         flagged = prob_ai >= calibration.threshold
         metrics["human_called_ai_rate"] = _rate(flagged[~is_ai])
@@ -138,12 +139,12 @@ def evaluate_run(
         baseline=metrics["accuracy"],
     )
     metrics["training_curves"] = plot_training_curves(
-        run.history, run.report / "training_curves.png"
+        run.history, report_dir / "training_curves.png"
     )
     _write_predictions(
-        run.report / "predictions.csv", test_samples, y_true, y_pred, probs, class_names
+        report_dir / "predictions.csv", test_samples, y_true, y_pred, probs, class_names
     )
-    write_json(run.metrics, metrics)
+    write_json(report_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -156,16 +157,16 @@ def decide(probs: np.ndarray, class_names: list[str], calibration: Calibration) 
 
 def _evaluation_samples(
     run: RunDir, described: dict, data: str | Path | None, layout: Layout | None
-) -> tuple[list[Sample], str]:
+) -> tuple[list[Sample], str, Path]:
     trained_on = Path(described["dataset"]["root"])
     if data is None or Path(data).expanduser().resolve() == trained_on:
-        return read_samples(run.split("test")), f"held-out test split of {trained_on}"
+        return read_samples(run.split("test")), f"held-out test split of {trained_on}", run.report
     dataset = load_dataset(data, layout)
+    report_dir = run.report / f"on-{dataset.root.name}"
     if dataset.has_official_test:
-        return [
-            s for s in dataset.samples if s.official_split == "test"
-        ], f"test split of {dataset.root}"
-    return dataset.samples, f"all of {dataset.root}"
+        test = [s for s in dataset.samples if s.official_split == "test"]
+        return test, f"test split of {dataset.root}", report_dir
+    return dataset.samples, f"all of {dataset.root}", report_dir
 
 
 def _calibrate_on_validation(run, model, preprocess, task, class_names) -> Calibration:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 import keras
+import numpy as np
 from keras import layers
 
 Architecture = Literal["small_cnn", "residual_cnn"]
+Stem = Literal["rgb", "highpass"]
+STEMS: tuple[Stem, ...] = ("rgb", "highpass")
 ARCHITECTURES: tuple[Architecture, ...] = ("small_cnn", "residual_cnn")
 # The default 0.99 made a small CNN on ~2k images predict one class at test time (FACTS.md).
 BN_MOMENTUM = 0.9
@@ -21,6 +24,7 @@ def create_model(
     width: int = 32,
     depth: int = 4,
     dropout: float = 0.3,
+    stem: Stem = "rgb",
 ) -> keras.Model:
     """Build an uncompiled classifier ending in a softmax over ``num_classes``.
 
@@ -29,9 +33,15 @@ def create_model(
         input_size: side of the square RGB input.
         width: filters of the first block; each block doubles it.
         depth: number of downsampling blocks.
+        stem: ``highpass`` adds fixed high-pass residuals of each colour channel to the
+            input, steering the network towards texture rather than content.
     """
     inputs = keras.Input((input_size, input_size, 3), name="image")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    if stem == "highpass":
+        x = layers.Concatenate(name="rgb_and_residuals")([x, _highpass(x)])
+    elif stem != "rgb":
+        raise ValueError(f"unknown stem {stem!r}; choose one of {STEMS}")
     if architecture == "small_cnn":
         x = _small_cnn(x, width, depth)
     elif architecture == "residual_cnn":
@@ -42,6 +52,24 @@ def create_model(
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=architecture)
+
+
+def _highpass(x):
+    """A fixed (untrained) second-order high-pass filter per channel, the 3x3 'square'
+    filter of steganalysis' SRM set: it removes smooth content and keeps the residual noise
+    where generators leave their traces."""
+    kernel = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], dtype=np.float32) / 4.0
+    weights = np.repeat(kernel[:, :, None, None], 3, axis=2)
+    residual = layers.DepthwiseConv2D(
+        3,
+        padding="same",
+        use_bias=False,
+        trainable=False,
+        name="highpass",
+        depthwise_initializer=keras.initializers.Constant(weights),
+    )(x)
+    # Residuals are small; scale them to the range of the colour channels.
+    return layers.Rescaling(4.0, name="highpass_gain")(residual)
 
 
 def _conv_bn(x, filters: int, stride: int = 1):

@@ -138,6 +138,7 @@ def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
         width=config.width,
         depth=config.depth,
         dropout=config.dropout,
+        stem=config.stem,
     )
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),

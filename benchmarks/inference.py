@@ -1,0 +1,138 @@
+"""LiteRT engine against Keras on the same model and images, plus ``artifact scan`` throughput.
+
+Usage: python benchmarks/inference.py [--run models/default] [--data ../shared/data/art-dev]
+
+--run needs model.tflite and model.keras (a training run directory); without model.keras
+the Keras side is skipped. Prints single-image latency (median, p95), batch throughput and
+ratios, then the end-to-end engine latency (decode + canonicalise + predict) and scan
+throughput on a folder of 500 images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+
+def timed(fn, repeats: int) -> list[float]:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def summary(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    return statistics.median(ordered) * 1e3, ordered[int(0.95 * (len(ordered) - 1))] * 1e3
+
+
+def image_paths(data: Path, count: int) -> list[str]:
+    if data.exists():
+        from artifact.data.layouts import load_dataset
+
+        samples = load_dataset(data).samples
+        return [samples[i % len(samples)].path for i in range(count)]
+    from tests.conftest import save_art
+
+    folder = Path(tempfile.mkdtemp())
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(min(count, 100)):
+        path = folder / f"{i}.jpg"
+        save_art(path, "ai" if i % 2 else "human", 512, 90, rng)
+        paths.append(str(path))
+    return [paths[i % len(paths)] for i in range(count)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run", default="models/default")
+    parser.add_argument("--data", default="../shared/data/art-dev")
+    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--scan-images", type=int, default=500)
+    args = parser.parse_args()
+
+    from PIL import Image
+
+    from artifact.inference.engine import Predictor
+    from artifact.inference.preprocess import canonicalize, prediction_crops
+
+    run = Path(args.run)
+    predictor = Predictor(run)
+    config = predictor.card.preprocess
+    paths = image_paths(Path(args.data), max(args.scan_images, 64))
+    crops = np.concatenate(
+        [
+            prediction_crops(canonicalize(Image.open(p).convert("RGB"), config), config)[:1]
+            for p in paths[:32]
+        ]
+    )
+    single, batch = crops[:1], crops[:32]
+    rows = {}
+    rows["LiteRT engine"] = (
+        summary(timed(lambda: predictor.model.predict(single), args.repeats)),
+        32 / statistics.median(timed(lambda: predictor.model.predict(batch), 20)),
+    )
+    if (run / "model.keras").is_file():
+        import keras
+
+        model = keras.saving.load_model(run / "model.keras", compile=False)
+        rows["Keras model.predict"] = (
+            summary(timed(lambda: model.predict(single, verbose=0), args.repeats)),
+            32 / statistics.median(timed(lambda: model.predict(batch, verbose=0), 20)),
+        )
+        rows["Keras model(x)"] = (
+            summary(timed(lambda: model(single, training=False), args.repeats)),
+            32 / statistics.median(timed(lambda: model(batch, training=False), 20)),
+        )
+    print(
+        f"model {predictor.card.name}: input {config.input_size} px, crops/image {len(prediction_crops(np.zeros((config.canonical_size,) * 2 + (3,), np.uint8), config))}"
+    )
+    print(f"{'':22s}{'median ms':>12s}{'p95 ms':>10s}{'batch-32 img/s':>16s}")
+    for name, ((median, p95), throughput) in rows.items():
+        print(f"{name:22s}{median:12.2f}{p95:10.2f}{throughput:16.1f}")
+    lite_median = rows["LiteRT engine"][0][0]
+    for name in rows:
+        if name != "LiteRT engine":
+            print(
+                f"LiteRT is {rows[name][0][0] / lite_median:.1f}x faster per single image than {name}; "
+                f"batch throughput ratio {rows['LiteRT engine'][1] / rows[name][1]:.2f}x"
+            )
+
+    end_to_end = timed(lambda: predictor.predict_file(paths[0]), 50)
+    median, p95 = summary(end_to_end)
+    print(
+        f"end to end (read + decode + canonicalise + predict), one file: median {median:.1f} ms, p95 {p95:.1f} ms"
+    )
+
+    from artifact.scan import scan_folder
+
+    folder = Path(tempfile.mkdtemp())
+    for i, path in enumerate(paths[: args.scan_images]):
+        shutil.copy(path, folder / f"{i:04d}{Path(path).suffix}")
+    report = folder / "report.csv"
+    start = time.perf_counter()
+    summary_ = scan_folder(folder, report, run, workers=2, progress=False)
+    elapsed = time.perf_counter() - start
+    print(
+        f"artifact scan, {summary_.scanned} images, 2 workers: {summary_.scanned / elapsed:.1f} images/s ({elapsed:.1f} s)"
+    )
+    shutil.rmtree(folder)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""The inference engine: ``model.tflite`` + ``model.json`` -> verdicts, with LiteRT only.
+
+This module must never import TensorFlow (a test checks), so that a serving install is
+small and starts fast. Preprocessing is :mod:`artifact.inference.preprocess`, the very
+code the training pipeline used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from artifact.inference.card import ModelCard
+from artifact.inference.decode import DEFAULT_LIMITS, DecodeLimits, ImageTooLargeError, decode_image
+from artifact.inference.litert import LiteRTModel
+from artifact.inference.preprocess import canonicalize, prediction_crops
+
+Verdict = Literal["ai", "human", "uncertain"]
+MODEL_ENV = "ARTIFACT_MODEL_DIR"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No model directory with ``model.tflite`` and ``model.json`` where we looked."""
+
+
+@dataclass
+class Prediction:
+    """One image's result. ``verdict`` and ``prob_ai`` are None for non-detection models."""
+
+    verdict: Verdict | None
+    prob_ai: float | None
+    probabilities: dict[str, float]
+    label: str
+    model: dict[str, str]
+    sha256: str
+    threshold: float | None = None
+    uncertain_band: tuple[float, float] | None = None
+    width: int = 0
+    height: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("extra")
+        return data
+
+
+def bundled_model_dir() -> Path:
+    """The default model shipped with ArtiFact (``models/default`` in the source tree)."""
+    here = Path(__file__).resolve()
+    candidates = [here.parents[3] / "models" / "default", here.parents[1] / "models" / "default"]
+    for candidate in candidates:
+        if (candidate / "model.tflite").is_file():
+            return candidate
+    return candidates[0]
+
+
+def resolve_model_dir(model_dir: str | Path | None = None) -> Path:
+    """``model_dir``, else ``$ARTIFACT_MODEL_DIR``, else the bundled default model."""
+    chosen = Path(model_dir or os.environ.get(MODEL_ENV) or bundled_model_dir()).expanduser()
+    if not (chosen / "model.tflite").is_file() or not (chosen / "model.json").is_file():
+        raise ModelNotFoundError(f"no model.tflite + model.json in {chosen}")
+    return chosen
+
+
+class Predictor:
+    """Loads a model directory once and predicts on decoded images, bytes or files.
+
+    Thread-safe: the interpreter underneath serialises its calls.
+    """
+
+    def __init__(self, model_dir: str | Path | None = None, num_threads: int | None = None):
+        self.model_dir = resolve_model_dir(model_dir)
+        self.card = ModelCard.read(self.model_dir / "model.json")
+        tflite = self.model_dir / "model.tflite"
+        digest = hashlib.sha256(tflite.read_bytes()).hexdigest()
+        if digest != self.card.sha256:
+            raise ModelNotFoundError(
+                f"{tflite} does not match its card (sha256 {digest[:12]}…, card says "
+                f"{self.card.sha256[:12]}…)"
+            )
+        self.model = LiteRTModel(tflite, num_threads=num_threads)
+        side = self.card.preprocess.input_size
+        if self.model.input_shape != (side, side, 3):
+            raise ModelNotFoundError(f"model input {self.model.input_shape} != card {side}")
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"name": self.card.name, "sha256": self.card.sha256}
+
+    def probabilities(self, images: list[Image.Image]) -> np.ndarray:
+        """Mean class probabilities over each image's crops, shape (n, classes)."""
+        config = self.card.preprocess
+        crops = [prediction_crops(canonicalize(image, config), config) for image in images]
+        if not crops:
+            return np.zeros((0, len(self.card.labels)), dtype=np.float32)
+        per_image = crops[0].shape[0]
+        probs = self.model.predict(np.concatenate(crops))
+        return probs.reshape(len(images), per_image, -1).mean(axis=1)
+
+    def predict_images(self, images: list[Image.Image], sha256s: list[str]) -> list[Prediction]:
+        """Predict on decoded RGB images (batched through the interpreter)."""
+        probs = self.probabilities(images)
+        return [
+            self._result(row, digest, image.size)
+            for row, digest, image in zip(probs, sha256s, images, strict=True)
+        ]
+
+    def predict_bytes(self, data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Prediction:
+        """Decode (or raise :class:`~artifact.inference.decode.ImageDecodeError`) and predict."""
+        image = decode_image(data, limits)
+        return self.predict_images([image], [hashlib.sha256(data).hexdigest()])[0]
+
+    def predict_file(self, path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> Prediction:
+        path = Path(path)
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise ImageTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
+        return self.predict_bytes(path.read_bytes(), limits)
+
+    def verdict(self, prob_ai: float) -> Verdict:
+        low, high = self.card.uncertain_band
+        if low <= prob_ai <= high:
+            return "uncertain"
+        return "ai" if prob_ai >= self.card.threshold else "human"
+
+    def _result(self, row: np.ndarray, digest: str, size: tuple[int, int]) -> Prediction:
+        labels = self.card.labels
+        probabilities = {label: round(float(p), 6) for label, p in zip(labels, row, strict=True)}
+        top = labels[int(np.argmax(row))]
+        if not self.card.detects_ai:
+            return Prediction(None, None, probabilities, top, self.identity, digest,
+                              width=size[0], height=size[1])  # fmt: skip
+        prob_ai = round(float(1.0 - row[0]), 6)
+        return Prediction(
+            verdict=self.verdict(prob_ai),
+            prob_ai=prob_ai,
+            probabilities=probabilities,
+            label=top,
+            model=self.identity,
+            sha256=digest,
+            threshold=self.card.threshold,
+            uncertain_band=tuple(self.card.uncertain_band),
+            width=size[0],
+            height=size[1],
+        )

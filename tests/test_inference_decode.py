@@ -1,0 +1,177 @@
+"""The upload decoder: every format and mode we promise, and a typed error for the rest."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from artifact.inference.decode import (
+    CorruptImageError,
+    DecodeLimits,
+    EmptyImageError,
+    ImageDecodeError,
+    ImageTooLargeError,
+    TooManyPixelsError,
+    UnsupportedFormatError,
+    decode_image,
+)
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def gradient(size=(40, 30), mode="RGB") -> Image.Image:
+    x = np.linspace(0, 255, size[0], dtype=np.uint8)
+    rgb = np.stack(
+        np.broadcast_arrays(x[None, :], x[::-1][None, :], np.full((size[1], 1), 128, np.uint8)), -1
+    )
+    return Image.fromarray(np.ascontiguousarray(rgb.astype(np.uint8))).convert(mode)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"])
+def test_every_accepted_format_decodes_to_rgb(fmt):
+    image = decode_image(encode(gradient(), fmt))
+    assert image.mode == "RGB" and image.size == (40, 30)
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "1", "I", "LA", "RGBA"])
+def test_every_mode_becomes_rgb(mode):
+    fmt = "TIFF" if mode in ("CMYK", "I") else "PNG"
+    assert decode_image(encode(gradient(mode=mode), fmt)).mode == "RGB"
+
+
+def test_alpha_is_composited_on_white():
+    rgba = Image.new("RGBA", (16, 16), (255, 0, 0, 0))
+    rgba.paste((0, 0, 255, 255), (0, 0, 8, 16))
+    pixels = np.asarray(decode_image(encode(rgba, "PNG")))
+    assert tuple(pixels[0, 0]) == (0, 0, 255)
+    assert tuple(pixels[0, 15]) == (255, 255, 255)
+
+
+def test_palette_transparency_is_composited_on_white():
+    image = Image.new("P", (8, 8), 0)
+    image.putpalette([0, 0, 0] * 256)
+    pixels = np.asarray(decode_image(encode(image, "PNG", transparency=0)))
+    assert (pixels == 255).all()
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped():
+    values = np.full((10, 10), 40000, dtype=np.uint16)
+    data = encode(Image.fromarray(values), "PNG")
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+    pixels = np.asarray(decode_image(data))
+    assert abs(int(pixels[0, 0, 0]) - round(40000 * 255 / 65535)) <= 1
+
+
+def test_exif_orientation_is_applied():
+    image = gradient((40, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    assert decode_image(encode(image, "JPEG", exif=exif)).size == (20, 40)
+
+
+def test_animated_gif_gives_its_first_frame():
+    frames = [Image.new("RGB", (10, 10), colour) for colour in ((255, 0, 0), (0, 255, 0))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    pixels = np.asarray(decode_image(buffer.getvalue()))
+    assert pixels[0, 0, 0] > 200 and pixels[0, 0, 1] < 50
+
+
+def test_tiny_images_are_accepted():
+    assert decode_image(encode(Image.new("RGB", (1, 2), "red"), "PNG")).size == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        (b"", EmptyImageError),
+        (b"just some text pretending to be a jpeg", UnsupportedFormatError),
+        (b"%PDF-1.4 not an image", UnsupportedFormatError),
+    ],
+)
+def test_refusals_are_typed(data, error):
+    with pytest.raises(error):
+        decode_image(data)
+
+
+def test_truncated_and_corrupt_files_are_refused():
+    jpeg = encode(gradient((200, 200)), "JPEG")
+    with pytest.raises(CorruptImageError):
+        decode_image(jpeg[: len(jpeg) // 2])
+    png = bytearray(encode(gradient((64, 64)), "PNG"))
+    png[60:80] = b"\x00" * 20  # smash the compressed pixel data
+    with pytest.raises(ImageDecodeError):
+        decode_image(bytes(png))
+
+
+def test_unsupported_but_real_format_is_415():
+    data = encode(gradient(), "PPM")
+    with pytest.raises(UnsupportedFormatError) as info:
+        decode_image(data)
+    assert info.value.http_status == 415
+
+
+def test_byte_limit_is_checked_before_decoding():
+    data = encode(gradient(), "PNG")
+    with pytest.raises(ImageTooLargeError) as info:
+        decode_image(data, DecodeLimits(max_bytes=len(data) - 1))
+    assert info.value.http_status == 413
+
+
+def test_decompression_bomb_is_refused_before_allocation():
+    # A valid PNG header claiming 100,000 x 100,000 pixels, with almost no data.
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+        )
+
+    header = (100_000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
+    with pytest.raises(TooManyPixelsError, match="pixels"):
+        decode_image(bomb)
+
+
+VALID = [encode(gradient((24, 24)), fmt) for fmt in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048))
+def test_fuzz_random_bytes_only_decode_or_raise_our_error(data):
+    _decode_or_our_error(data)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(VALID),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=12),
+    st.integers(0, 10_000),
+)
+def test_fuzz_mutated_images_only_decode_or_raise_our_error(original, flips, cut):
+    data = bytearray(original)
+    for position, value in flips:
+        data[position % len(data)] = value
+    _decode_or_our_error(bytes(data[: max(1, len(data) - cut % len(data))]))
+
+
+def _decode_or_our_error(data: bytes) -> None:
+    try:
+        image = decode_image(data, DecodeLimits(max_pixels=4_000_000))
+    except ImageDecodeError as exc:
+        assert exc.code and exc.message
+    else:
+        assert image.mode == "RGB" and min(image.size) >= 1

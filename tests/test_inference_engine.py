@@ -1,0 +1,107 @@
+"""The LiteRT engine against the Keras model it came from, and its verdict rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artifact.data.samples import read_samples
+from artifact.inference.engine import ModelNotFoundError, Predictor
+from artifact.inference.preprocess import canonicalize, prediction_crops
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def predictor(artbench_run) -> Predictor:
+    return Predictor(artbench_run)
+
+
+@pytest.fixture(scope="module")
+def test_paths(artbench_run) -> list[str]:
+    return [s.path for s in read_samples(artbench_run / "splits/test.csv")]
+
+
+def test_engine_matches_keras_within_1e4(artbench_run, predictor, test_paths):
+    import keras
+
+    from artifact.data.canonical import canonicalize_files
+    from artifact.training.keras_predict import predict_probabilities
+
+    model = keras.saving.load_model(artbench_run / "model.keras", compile=False)
+    canonical = canonicalize_files(test_paths, predictor.card.preprocess)
+    keras_probs = predict_probabilities(model, canonical.pixels, predictor.card.preprocess)
+    engine_results = [predictor.predict_file(p) for p in test_paths]
+    engine_probs = np.array(
+        [[r.probabilities[c] for c in predictor.card.labels] for r in engine_results]
+    )
+    np.testing.assert_allclose(engine_probs, keras_probs, atol=1e-4)
+    assert (engine_probs.argmax(1) == keras_probs.argmax(1)).all()
+
+
+def test_five_crop_card_is_honoured(artbench_run, tmp_path, test_paths):
+    copy = tmp_path / "five"
+    shutil.copytree(artbench_run, copy)
+    card = json.loads((copy / "model.json").read_text())
+    card["preprocess"]["crop_mode"] = "five"
+    (copy / "model.json").write_text(json.dumps(card))
+    centre, five = Predictor(artbench_run), Predictor(copy)
+    image = Image.open(test_paths[0]).convert("RGB")
+    config = five.card.preprocess
+    crops = five.model.predict(prediction_crops(canonicalize(image, config), config))
+    assert crops.shape[0] == 5
+    np.testing.assert_allclose(five.probabilities([image])[0], crops.mean(0), atol=1e-6)
+    assert not np.allclose(five.probabilities([image]), centre.probabilities([image]), atol=1e-7)
+
+
+def test_result_fields_and_verdict_band(predictor, test_paths):
+    result = predictor.predict_file(test_paths[0]).to_dict()
+    assert set(result) >= {"verdict", "prob_ai", "probabilities", "model", "sha256"}
+    assert result["model"] == {"name": predictor.card.name, "sha256": predictor.card.sha256}
+    assert len(result["sha256"]) == 64
+    assert result["prob_ai"] == pytest.approx(1 - result["probabilities"]["human"], abs=1e-6)
+    low, high = predictor.card.uncertain_band
+    assert predictor.verdict(low) == "uncertain" and predictor.verdict(high) == "uncertain"
+    assert predictor.verdict(min(1.0, high + 0.01)) == "ai"
+    assert predictor.verdict(max(0.0, low - 0.01)) == "human"
+
+
+def test_batched_and_threaded_predictions_equal_sequential(predictor, test_paths):
+    images = [Image.open(p).convert("RGB") for p in test_paths[:12]]
+    sequential = np.stack([predictor.probabilities([image])[0] for image in images])
+    np.testing.assert_allclose(predictor.probabilities(images), sequential, atol=1e-6)
+    with ThreadPoolExecutor(6) as pool:
+        threaded = list(pool.map(lambda im: predictor.probabilities([im])[0], images * 4))
+    np.testing.assert_allclose(np.stack(threaded), np.concatenate([sequential] * 4), atol=1e-6)
+
+
+def test_card_that_does_not_match_the_model_is_refused(artbench_run, tmp_path):
+    copy = tmp_path / "tampered"
+    shutil.copytree(artbench_run, copy)
+    card = json.loads((copy / "model.json").read_text())
+    card["sha256"] = "0" * 64
+    (copy / "model.json").write_text(json.dumps(card))
+    with pytest.raises(ModelNotFoundError, match="does not match its card"):
+        Predictor(copy)
+    with pytest.raises(ModelNotFoundError):
+        Predictor(tmp_path / "nothing-here")
+
+
+def test_serving_path_never_imports_tensorflow(artbench_run, test_paths):
+    code = (
+        "import sys, json\n"
+        "from artifact.cli import main\n"
+        f"code = main(['predict', '--json', '--model', {str(artbench_run)!r}, {test_paths[0]!r}])\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules]\n"
+        "print('HEAVY', heavy, code)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY [] 0" in out.stdout, out.stdout + out.stderr
+    assert json.loads(out.stdout.split("HEAVY")[0])[0]["verdict"] in ("ai", "human", "uncertain")
