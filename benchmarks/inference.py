@@ -76,10 +76,7 @@ def main() -> None:
     config = predictor.card.preprocess
     paths = image_paths(Path(args.data), max(args.scan_images, 64))
     crops = np.concatenate(
-        [
-            prediction_crops(canonicalize(Image.open(p).convert("RGB"), config), config)[:1]
-            for p in paths[:32]
-        ]
+        [prediction_crops(canonicalize(Image.open(p).convert("RGB"), config), config)[:1] for p in paths[:32]]
     )
     single, batch = crops[:1], crops[:32]
     rows = {}

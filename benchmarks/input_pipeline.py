@@ -130,11 +130,7 @@ def main() -> None:
     print(f"{'measure':42s}" + "".join(f"{k:>28s}" for k in names) + f"{'ratio ours/recipe':>20s}")
     for measure in results[names[0]]:
         values = [results[k][measure] for k in names]
-        print(
-            f"{measure:42s}"
-            + "".join(f"{v:28.1f}" for v in values)
-            + f"{values[1] / values[0]:20.2f}x"
-        )
+        print(f"{measure:42s}" + "".join(f"{v:28.1f}" for v in values) + f"{values[1] / values[0]:20.2f}x")
 
 
 if __name__ == "__main__":

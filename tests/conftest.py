@@ -132,3 +132,26 @@ def artbench_run(artbench_root, tmp_path_factory) -> Path:
     args = ["train", "--data", str(artbench_root), "--out", str(out), "--epochs", "8", *TINY]
     assert main(args) == 0
     return out
+
+
+@pytest.fixture
+def service_settings(tmp_path, artbench_run):
+    """Settings for a service on a fresh data directory with the tiny real model."""
+    from artifact.config import Settings
+
+    return Settings(
+        data_dir=tmp_path / "service",
+        model_dir=artbench_run,
+        secret_key="test-secret-key-of-sufficient-length-123",
+        rate_limit_per_minute=1000,
+    )
+
+
+@pytest.fixture
+def client(service_settings):
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    with TestClient(create_app(service_settings)) as test_client:
+        yield test_client

@@ -42,9 +42,7 @@ def test_predict_json_reports_each_file_and_errors(artbench_run, image_folder, c
 
 def test_predict_fails_only_when_every_input_fails(artbench_run, image_folder, capsys):
     bad = str(image_folder / "broken.jpg")
-    assert (
-        main(["predict", "--model", str(artbench_run), bad, str(image_folder / "missing.png")]) == 1
-    )
+    assert main(["predict", "--model", str(artbench_run), bad, str(image_folder / "missing.png")]) == 1
     output = capsys.readouterr().out
     assert "error" in output
 
@@ -56,9 +54,7 @@ def test_predict_without_a_model_is_a_clear_error(tmp_path, image_folder, capsys
 
 def test_scan_writes_csv_reports_failures_and_resumes(artbench_run, image_folder, tmp_path, capsys):
     report = tmp_path / "report.csv"
-    assert (
-        main(["scan", str(image_folder), "--out", str(report), "--model", str(artbench_run)]) == 0
-    )
+    assert main(["scan", str(image_folder), "--out", str(report), "--model", str(artbench_run)]) == 0
     rows = list(csv.DictReader(report.open()))
     assert len(rows) == 11  # 10 images (nested too) + the broken one; notes.txt ignored
     failed = [r for r in rows if r["error"]]
@@ -66,18 +62,14 @@ def test_scan_writes_csv_reports_failures_and_resumes(artbench_run, image_folder
     assert "scanned 11 new files" in capsys.readouterr().out
     # Resume: a new image is scanned, old ones are not; the broken one is retried.
     shutil.copy(image_folder / "art_0.jpg", image_folder / "art_new.jpg")
-    assert (
-        main(["scan", str(image_folder), "--out", str(report), "--model", str(artbench_run)]) == 0
-    )
+    assert main(["scan", str(image_folder), "--out", str(report), "--model", str(artbench_run)]) == 0
     assert "scanned 2 new files (10 already in the report)" in capsys.readouterr().out
     rows = list(csv.DictReader(report.open()))
     assert len(rows) == 12 and len({r["path"] for r in rows}) == 12
 
 
 @pytest.mark.parametrize("suffix", [".json", ".html"])
-def test_scan_json_and_html_reports_resume_too(
-    artbench_run, image_folder, tmp_path, suffix, capsys
-):
+def test_scan_json_and_html_reports_resume_too(artbench_run, image_folder, tmp_path, suffix, capsys):
     report = tmp_path / f"report{suffix}"
     args = [
         "scan",

@@ -17,6 +17,7 @@ from artifact.inference.decode import (
     EmptyImageError,
     ImageDecodeError,
     ImageTooLargeError,
+    NotAnImageError,
     TooManyPixelsError,
     UnsupportedFormatError,
     decode_image,
@@ -95,8 +96,8 @@ def test_tiny_images_are_accepted():
     "data, error",
     [
         (b"", EmptyImageError),
-        (b"just some text pretending to be a jpeg", UnsupportedFormatError),
-        (b"%PDF-1.4 not an image", UnsupportedFormatError),
+        (b"just some text pretending to be a jpeg", NotAnImageError),
+        (b"%PDF-1.4 not an image", NotAnImageError),
     ],
 )
 def test_refusals_are_typed(data, error):
@@ -131,9 +132,7 @@ def test_byte_limit_is_checked_before_decoding():
 def test_decompression_bomb_is_refused_before_allocation():
     # A valid PNG header claiming 100,000 x 100,000 pixels, with almost no data.
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
-        )
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
 
     header = (100_000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
     bomb = (

@@ -39,9 +39,7 @@ def test_engine_matches_keras_within_1e4(artbench_run, predictor, test_paths):
     canonical = canonicalize_files(test_paths, predictor.card.preprocess)
     keras_probs = predict_probabilities(model, canonical.pixels, predictor.card.preprocess)
     engine_results = [predictor.predict_file(p) for p in test_paths]
-    engine_probs = np.array(
-        [[r.probabilities[c] for c in predictor.card.labels] for r in engine_results]
-    )
+    engine_probs = np.array([[r.probabilities[c] for c in predictor.card.labels] for r in engine_results])
     np.testing.assert_allclose(engine_probs, keras_probs, atol=1e-4)
     assert (engine_probs.argmax(1) == keras_probs.argmax(1)).all()
 

@@ -21,10 +21,7 @@ TINY = ["--image-size", "40", "--canonical-size", "48", "--width", "8", "--depth
 @pytest.fixture(scope="module")
 def artbench_run(artbench_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "artbench"
-    assert (
-        main(["train", "--data", str(artbench_root), "--out", str(out), "--epochs", "8", *TINY])
-        == 0
-    )
+    assert main(["train", "--data", str(artbench_root), "--out", str(out), "--epochs", "8", *TINY]) == 0
     return out
 
 
@@ -101,10 +98,7 @@ def test_dynamic_range_export_is_verified_too(artbench_run, tmp_path):
     assert main(["export", "--run", str(copy), "--quantize", "dynamic"]) == 0
     card = json.loads((copy / "model.json").read_text())
     assert card["export"]["quantize"] == "dynamic"
-    assert (
-        card["export"]["bytes"]
-        < json.loads((artbench_run / "model.json").read_text())["export"]["bytes"]
-    )
+    assert card["export"]["bytes"] < json.loads((artbench_run / "model.json").read_text())["export"]["bytes"]
 
 
 def test_export_refuses_a_model_that_disagrees(artbench_run, tmp_path, monkeypatch):
@@ -180,9 +174,7 @@ def test_multiclass_tasks_train_and_export(artbench_root, tmp_path, task, classe
     assert set(classes) <= set(report)
 
 
-def test_manifest_and_folder_layouts_train_with_a_held_out_split(
-    manifest_root, folders_root, tmp_path
-):
+def test_manifest_and_folder_layouts_train_with_a_held_out_split(manifest_root, folders_root, tmp_path):
     for name, root in (("manifest", manifest_root), ("folders", folders_root)):
         out = tmp_path / name
         args = ["train", "--data", str(root), "--out", str(out), "--epochs", "1",
@@ -204,9 +196,7 @@ def test_unreadable_image_is_skipped_and_reported_not_fatal(manifest_root, tmp_p
     assert main(args) == 0
     skipped = list(csv.DictReader((out / "skipped.csv").open()))
     paths = {Path(row["path"]).name for row in skipped}
-    split_paths = {
-        Path(s.path).name for n in ("train", "val") for s in read_samples(out / f"splits/{n}.csv")
-    }
+    split_paths = {Path(s.path).name for n in ("train", "val") for s in read_samples(out / f"splits/{n}.csv")}
     if victim.name not in split_paths and not paths:
         # The broken file landed in the test split: evaluation reports it instead.
         metrics = json.loads((out / "report/metrics.json").read_text())
@@ -215,13 +205,9 @@ def test_unreadable_image_is_skipped_and_reported_not_fatal(manifest_root, tmp_p
         assert paths == {victim.name}
 
 
-def test_empty_class_and_missing_folder_are_clear_cli_errors(
-    manifest_root, artbench_root, tmp_path, capsys
-):
+def test_empty_class_and_missing_folder_are_clear_cli_errors(manifest_root, artbench_root, tmp_path, capsys):
     rows = (manifest_root / "labels.csv").read_text().splitlines()
-    (manifest_root / "labels.csv").write_text(
-        "\n".join(r for r in rows if ",human," not in r) + "\n"
-    )
+    (manifest_root / "labels.csv").write_text("\n".join(r for r in rows if ",human," not in r) + "\n")
     assert main(["train", "--data", str(manifest_root), "--out", str(tmp_path / "a"), *TINY]) == 2
     assert "no images of class: human" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "b")]) == 2

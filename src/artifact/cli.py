@@ -53,16 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--image-size", type=int, help="model input side (default 224)")
     train.add_argument("--canonical-size", type=int, help="canonical image side (default 256)")
+    train.add_argument("--crop-mode", choices=["center", "five"], help="crops averaged at prediction")
     train.add_argument(
-        "--crop-mode", choices=["center", "five"], help="crops averaged at prediction"
+        "--jpeg-quality", type=int, help="canonical JPEG round trip quality (default 90; 0 off)"
     )
     train.add_argument("--seed", type=int, default=1337)
-    train.add_argument(
-        "--balance", choices=["undersample", "class_weights", "none"], default="undersample"
-    )
-    train.add_argument(
-        "--augment", choices=["none", "flips", "realistic", "strong"], default="realistic"
-    )
+    train.add_argument("--balance", choices=["undersample", "class_weights", "none"], default="undersample")
+    train.add_argument("--augment", choices=["none", "flips", "realistic", "strong"], default="realistic")
     train.add_argument("--architecture", choices=["small_cnn", "residual_cnn"], default="small_cnn")
     train.add_argument("--stem", choices=["rgb", "highpass"], default="rgb", help="input stem")
     train.add_argument("--width", type=int, default=32, help="filters in the first block")
@@ -102,11 +99,29 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--workers", type=int, help="processes (default: 2)")
     scan.set_defaults(handler=cmd_scan)
 
+    serve = commands.add_parser("serve", help="run the web service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--data-dir", help="where the service keeps everything (ARTIFACT_DATA_DIR)")
+    serve.add_argument("--model", help="model directory (ARTIFACT_MODEL_DIR; default: bundled)")
+    serve.set_defaults(handler=cmd_serve)
+
+    users = commands.add_parser("users", help="user accounts")
+    users_commands = users.add_subparsers(title="users commands")
+    create_user = users_commands.add_parser("create", help="create an account (e.g. the first admin)")
+    create_user.add_argument("username")
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--admin", action="store_true", help="give the admin role")
+    create_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    create_user.add_argument("--data-dir", help="the service's data directory")
+    create_user.set_defaults(handler=cmd_users_create)
+
     data = commands.add_parser("data", help="dataset tools")
     data_commands = data.add_subparsers(title="data commands")
-    inspect = data_commands.add_parser(
-        "inspect", help="per-class file statistics and shortcut audit"
-    )
+    inspect = data_commands.add_parser("inspect", help="per-class file statistics and shortcut audit")
     inspect.add_argument("path")
     inspect.add_argument("--layout", choices=["artbench", "manifest", "folders"])
     inspect.add_argument("--task", choices=["binary", "source", "style"], default="binary")
@@ -127,6 +142,8 @@ def _train_config(args: argparse.Namespace):
         preprocess["canonical_size"] = max(args.image_size, 256)
     if args.canonical_size:
         preprocess["canonical_size"] = args.canonical_size
+    if args.jpeg_quality is not None:
+        preprocess["jpeg_quality"] = args.jpeg_quality
     if args.crop_mode:
         preprocess["crop_mode"] = args.crop_mode
     return TrainConfig(
@@ -163,9 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserFacingError(str(exc)) from exc
     run, metrics, card = run_training(config, args.out, quantize=args.quantize)
     _print_metrics(metrics)
-    console.print(
-        f"run directory: [bold]{run.root}[/] (model.tflite sha256 {card['sha256'][:12]}…)"
-    )
+    console.print(f"run directory: [bold]{run.root}[/] (model.tflite sha256 {card['sha256'][:12]}…)")
     return 0
 
 
@@ -244,6 +259,69 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service_env(args: argparse.Namespace) -> None:
+    """Pass CLI overrides to the service through its environment (workers inherit it)."""
+    if getattr(args, "data_dir", None):
+        os.environ["ARTIFACT_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    if getattr(args, "model", None):
+        os.environ["ARTIFACT_MODEL_DIR"] = str(Path(args.model).resolve())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from artifact.config import Settings
+    from artifact.storage.database import create_db_engine, migrate
+
+    _service_env(args)
+    settings = Settings()
+    settings.prepare()
+    _predictor(str(settings.model_dir) if settings.model_dir else None)  # fail fast, clearly
+    # Migrate once here, before workers start, so they never race on the schema.
+    engine = create_db_engine(settings.resolved_database_url, writer=True)
+    migrate(engine)
+    engine.dispose()
+    console.print(f"ArtiFact on http://{args.host}:{args.port} (data in {settings.data_dir})")
+    uvicorn.run(
+        "artifact.api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    import getpass
+
+    from artifact.config import Settings
+    from artifact.errors import UserFacingError
+    from artifact.storage import crud
+    from artifact.storage.database import create_db_engine, migrate, session_factory
+
+    _service_env(args)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+    if len(password) < 8:
+        raise UserFacingError("the password needs at least 8 characters")
+    settings = Settings()
+    settings.prepare()
+    engine = create_db_engine(settings.resolved_database_url, writer=True)
+    migrate(engine)
+    with session_factory(engine).begin() as session:
+        if crud.user_exists(session, username=args.username, email=args.email):
+            raise UserFacingError(f"user {args.username!r} or email {args.email!r} already exists")
+        role = "admin" if args.admin else "juror"
+        crud.create_user(session, username=args.username, email=args.email, password=password, role=role)
+    engine.dispose()
+    console.print(f"created {role} {args.username}")
+    return 0
+
+
 def cmd_data_inspect(args: argparse.Namespace) -> int:
     from artifact.data.inspect import inspect_dataset
 
@@ -276,9 +354,7 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
             )
         console.print(table)
         flagged = [k for k, v in audit["shortcuts"].items() if v["shortcut"]]
-        scores = ", ".join(
-            f"{k} {v['balanced_accuracy']:.2f}" for k, v in audit["shortcuts"].items()
-        )
+        scores = ", ".join(f"{k} {v['balanced_accuracy']:.2f}" for k, v in audit["shortcuts"].items())
         console.print(f"one-split tree balanced accuracy per property: {scores}")
         if flagged:
             console.print(f"[bold red]SHORTCUT[/]: {', '.join(flagged)} alone separate the classes")

@@ -25,9 +25,7 @@ def write_report(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
         text = buffer.getvalue()
     elif suffix == ".json":
-        text = json.dumps(
-            [{k: v for k, v in r.items() if k != "thumbnail"} for r in rows], indent=1
-        )
+        text = json.dumps([{k: v for k, v in r.items() if k != "thumbnail"} for r in rows], indent=1)
     elif suffix in (".html", ".htm"):
         text = render_html(rows)
     else:
@@ -46,9 +44,7 @@ def read_report(path: Path) -> list[dict]:
         rows = list(csv.DictReader(io.StringIO(text)))
         for row in rows:
             row["prob_ai"] = float(row["prob_ai"]) if row.get("prob_ai") else None
-        return [
-            {k: v for k, v in row.items() if v not in ("", None) or k == "prob_ai"} for row in rows
-        ]
+        return [{k: v for k, v in row.items() if v not in ("", None) or k == "prob_ai"} for row in rows]
     if suffix == ".json":
         return json.loads(text)
     start = text.find(_DATA_MARKER)

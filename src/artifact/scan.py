@@ -117,9 +117,7 @@ def scan_folder(
     )
 
 
-def _run(
-    todo: list[str], model_dir: str, thumbnails: bool, workers: int, progress: bool
-) -> Iterator[dict]:
+def _run(todo: list[str], model_dir: str, thumbnails: bool, workers: int, progress: bool) -> Iterator[dict]:
     jobs = [(path, thumbnails) for path in todo]
     if workers <= 1 or len(todo) < 8:
         _init_worker(model_dir)

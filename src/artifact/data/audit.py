@@ -106,9 +106,7 @@ def probe_canonical(path: str, config: PreprocessConfig) -> FileProperties | Non
     )
 
 
-def audit(
-    samples: list[Sample], groups: list[str], *, canonical: PreprocessConfig | None = None
-) -> dict:
+def audit(samples: list[Sample], groups: list[str], *, canonical: PreprocessConfig | None = None) -> dict:
     """Per-group file statistics and the depth-1 tree accuracy of each property.
 
     Args:

@@ -23,9 +23,7 @@ def inspect_dataset(
     for index, target in enumerate(targets):
         by_class.setdefault(target, []).append(index)
     chosen = sorted(
-        i
-        for members in by_class.values()
-        for i in rng.sample(members, min(limit_per_class, len(members)))
+        i for members in by_class.values() for i in rng.sample(members, min(limit_per_class, len(members)))
     )
     picked = [samples[i] for i in chosen]
     groups = [class_names[targets[i]] for i in chosen]

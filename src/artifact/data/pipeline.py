@@ -49,17 +49,13 @@ def make_train_dataset(
     geometry = []
     if side < size:
         geometry.append(
-            layers.RandomCrop(side, side, seed=seed)
-            if augment.random_crop
-            else layers.CenterCrop(side, side)
+            layers.RandomCrop(side, side, seed=seed) if augment.random_crop else layers.CenterCrop(side, side)
         )
     if augment.flip:
         geometry.append(layers.RandomFlip("horizontal", seed=seed))
     if geometry:
         pipeline = tf.keras.Sequential(geometry)
-        dataset = dataset.map(
-            lambda x, y: (pipeline(x, training=True), y), num_parallel_calls=AUTOTUNE
-        )
+        dataset = dataset.map(lambda x, y: (pipeline(x, training=True), y), num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
 
 

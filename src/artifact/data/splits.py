@@ -57,6 +57,4 @@ def class_weights(targets: list[int], num_classes: int) -> dict[int, float]:
     """Inverse-frequency weights (scikit-learn's ``balanced``), the alternative to undersampling."""
     counts = Counter(targets)
     total = len(targets)
-    return {
-        c: (total / (num_classes * counts[c])) if counts.get(c) else 0.0 for c in range(num_classes)
-    }
+    return {c: (total / (num_classes * counts[c])) if counts.get(c) else 0.0 for c in range(num_classes)}

@@ -22,8 +22,7 @@ def class_names_for(task: Task, samples: list[Sample]) -> list[str]:
         unknown = labels - {HUMAN, AI}
         if unknown:
             raise DatasetError(
-                "the binary task needs labels human/ai (or real/fake); found "
-                + ", ".join(sorted(unknown))
+                "the binary task needs labels human/ai (or real/fake); found " + ", ".join(sorted(unknown))
             )
         return [HUMAN, AI]
     if task == "source":

@@ -56,6 +56,12 @@ class CorruptImageError(ImageDecodeError):
     code = "corrupt_image"
 
 
+class NotAnImageError(ImageDecodeError):
+    """Bytes that no image decoder recognises (e.g. text with a .jpg name)."""
+
+    code = "not_an_image"
+
+
 class ImageTooSmallError(ImageDecodeError):
     code = "image_too_small"
 
@@ -118,8 +124,7 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Im
             width, height = image.size
             if width * height > limits.max_pixels:
                 raise TooManyPixelsError(
-                    f"image is {width}x{height} = {width * height} pixels; "
-                    f"the limit is {limits.max_pixels}"
+                    f"image is {width}x{height} = {width * height} pixels; the limit is {limits.max_pixels}"
                 )
             if min(width, height) < limits.min_side:
                 raise ImageTooSmallError(
@@ -132,7 +137,7 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Im
     except ImageDecodeError:
         raise
     except UnidentifiedImageError as exc:
-        raise UnsupportedFormatError("the file is not an image we can read") from exc
+        raise NotAnImageError("the file is not an image") from exc
     except Image.DecompressionBombError as exc:
         raise TooManyPixelsError(str(exc)) from exc
     except (

@@ -34,9 +34,7 @@ class LiteRTModel:
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim != 4 or batch.shape[1:] != self.input_shape:
             raise ValueError(f"expected (n, {self.input_shape}), got {batch.shape}")
-        outputs = [
-            self._run(batch[start : start + max_batch]) for start in range(0, len(batch), max_batch)
-        ]
+        outputs = [self._run(batch[start : start + max_batch]) for start in range(0, len(batch), max_batch)]
         return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:

@@ -123,9 +123,7 @@ def evaluate_run(
         except ValueError as exc:  # a class absent from the test split
             log.info("macro AUC not computed: %s", exc)
     correct = y_pred == y_true
-    metrics["per_generator"] = _group_errors(
-        test_samples, correct, lambda s: s.generator or s.label
-    )
+    metrics["per_generator"] = _group_errors(test_samples, correct, lambda s: s.generator or s.label)
     metrics["per_style"] = _group_errors(test_samples, correct, lambda s: s.style or "unknown")
     limit = config.get("robustness_limit", 1000) if robustness_limit is None else robustness_limit
     metrics["robustness"] = _robustness(
@@ -138,12 +136,8 @@ def evaluate_run(
         limit,
         baseline=metrics["accuracy"],
     )
-    metrics["training_curves"] = plot_training_curves(
-        run.history, report_dir / "training_curves.png"
-    )
-    _write_predictions(
-        report_dir / "predictions.csv", test_samples, y_true, y_pred, probs, class_names
-    )
+    metrics["training_curves"] = plot_training_curves(run.history, report_dir / "training_curves.png")
+    _write_predictions(report_dir / "predictions.csv", test_samples, y_true, y_pred, probs, class_names)
     write_json(report_dir / "metrics.json", metrics)
     return metrics
 
@@ -220,9 +214,7 @@ def _rate(mask: np.ndarray) -> float | None:
 def _write_predictions(path, samples, y_true, y_pred, probs, class_names) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            ["path", "generator", "style", "true", "predicted", *[f"p_{c}" for c in class_names]]
-        )
+        writer.writerow(["path", "generator", "style", "true", "predicted", *[f"p_{c}" for c in class_names]])
         for sample, t, p, row in zip(samples, y_true, y_pred, probs, strict=True):
             writer.writerow(
                 [

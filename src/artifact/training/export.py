@@ -81,9 +81,7 @@ def _held_out_pixels(run: RunDir, preprocess: PreprocessConfig, limit: int) -> n
     samples = read_samples(run.split("test"))
     rng = np.random.default_rng(0)
     chosen = sorted(rng.permutation(len(samples))[:limit].tolist())
-    canonical = canonicalize_files(
-        [samples[i].path for i in chosen], preprocess, description="verify"
-    )
+    canonical = canonicalize_files([samples[i].path for i in chosen], preprocess, description="verify")
     if len(canonical.kept) == 0:
         raise ExportVerificationError("no held-out images to verify the export on")
     return canonical.pixels

@@ -46,6 +46,4 @@ def export_only(run_dir, quantize: Quantize = "none", verify_images: int = 200) 
 def _require_run(run_dir) -> None:
     run = RunDir(Path(run_dir))
     if not run.config.is_file() or not run.keras_model.is_file():
-        raise UserFacingError(
-            f"{run_dir} is not a finished training run (no config.json/model.keras)"
-        )
+        raise UserFacingError(f"{run_dir} is not a finished training run (no config.json/model.keras)")

@@ -14,9 +14,7 @@ def predict_probabilities(
     """Mean class probabilities over each image's prediction crops, shape (n, classes)."""
     results = []
     for start in range(0, len(pixels), batch_size):
-        crops = [
-            prediction_crops(image, preprocess) for image in pixels[start : start + batch_size]
-        ]
+        crops = [prediction_crops(image, preprocess) for image in pixels[start : start + batch_size]]
         per_image = crops[0].shape[0] if crops else 1
         batch = np.concatenate(crops)
         # model(x, training=False), not predict(): no per-call overhead, inference-mode BN.

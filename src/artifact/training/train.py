@@ -52,9 +52,7 @@ def plan_splits(data: LabelledData, config: TrainConfig) -> Splits:
     pool_samples = [samples[i] for i in pool]
     pool_targets = [targets[i] for i in pool]
     _require_every_class(pool_targets, class_names, "the training data")
-    train_idx, val_idx = stratified_split(
-        pool_samples, pool_targets, config.val_fraction, config.seed + 1
-    )
+    train_idx, val_idx = stratified_split(pool_samples, pool_targets, config.val_fraction, config.seed + 1)
     train = [pool_samples[i] for i in train_idx]
     train_targets = [pool_targets[i] for i in train_idx]
     if config.balance == "undersample":
@@ -65,9 +63,7 @@ def plan_splits(data: LabelledData, config: TrainConfig) -> Splits:
     return Splits(train, [pool_samples[i] for i in val_idx], test, class_names)
 
 
-def _cap_per_class(
-    train: list[Sample], config: TrainConfig, class_names: list[str]
-) -> list[Sample]:
+def _cap_per_class(train: list[Sample], config: TrainConfig, class_names: list[str]) -> list[Sample]:
     rng = random.Random(config.seed + 3)
     by_class: dict[int, list[Sample]] = {}
     for sample, target in zip(*usable_samples(config.task, train, class_names), strict=True):

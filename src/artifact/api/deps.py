@@ -1,0 +1,129 @@
+"""Typed dependencies: settings, database session, predictor, the current user, rate limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from artifact.api.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
+from artifact.config import Settings
+from artifact.inference.engine import Predictor
+from artifact.security import read_access_token
+from artifact.storage import crud
+from artifact.storage.image_store import ImageStore
+from artifact.storage.tables import User
+
+bearer_scheme = HTTPBearer(auto_error=False, description="token from POST /v1/auth/login")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="key from POST /v1/api-keys")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def get_writer_session(request: Request) -> Iterator[Session]:
+    """A session whose transactions hold the write lock from their start (see database.py)."""
+    with request.app.state.writer_sessions() as session:
+        yield session
+
+
+def get_predictor(request: Request) -> Predictor:
+    predictor = getattr(request.app.state, "predictor", None)
+    if predictor is None:
+        raise ServiceUnavailable("the model is not loaded yet")
+    return predictor
+
+
+def get_store(request: Request) -> ImageStore:
+    return request.app.state.store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+WriterSessionDep = Annotated[Session, Depends(get_writer_session)]
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+StoreDep = Annotated[ImageStore, Depends(get_store)]
+
+
+class RateLimiter:
+    """A fixed one-minute window per principal (API key or user), in process memory.
+
+    With several workers each process counts on its own, so the effective limit is
+    ``limit x workers``; put a shared limiter in front for strict global limits.
+    """
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self._windows: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, principal: str) -> None:
+        if self.per_minute <= 0:
+            return
+        now = time.time()
+        window = int(now // 60)
+        with self._lock:
+            start, count = self._windows.get(principal, (window, 0))
+            if start != window:
+                start, count = window, 0
+            count += 1
+            self._windows[principal] = (start, count)
+        if count > self.per_minute:
+            retry = str(int(60 - now % 60) + 1)
+            raise TooManyRequests(
+                f"rate limit of {self.per_minute} requests per minute exceeded",
+                headers={"Retry-After": retry},
+            )
+
+
+def get_current_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    api_key: Annotated[str | None, Security(api_key_scheme)],
+) -> User:
+    """The caller, from a bearer token or an API key; every /v1 route but auth needs one."""
+    user = None
+    principal = ""
+    if api_key:
+        found = crud.user_for_api_key(session, key=api_key)
+        if found is None:
+            raise Unauthorized("invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        user, key_row = found
+        principal = f"key:{key_row.id}"
+    elif bearer is not None:
+        user_id = read_access_token(bearer.credentials, settings.signing_key())
+        user = session.get(User, user_id) if user_id is not None else None
+        if user is None:
+            raise Unauthorized("invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+        principal = f"user:{user.id}"
+    else:
+        raise Unauthorized("authentication required: a bearer token or an X-API-Key header",
+                           headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    request.app.state.rate_limiter.hit(principal)
+    session.commit()  # end the read snapshot now (expire_on_commit=False keeps the user loaded)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_admin(user: CurrentUser) -> User:
+    if user.role != "admin":
+        raise Forbidden("admins only")
+    return user
+
+
+AdminUser = Annotated[User, Depends(require_admin)]

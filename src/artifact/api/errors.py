@@ -1,0 +1,95 @@
+"""One JSON error envelope for every error: ``{"error": {"code", "message"}}``.
+
+The status travels with the exception class; a 5xx never shows its cause to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from artifact.inference.decode import ImageDecodeError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+
+
+class TooManyRequests(ApiError):
+    status, code = 429, "rate_limited"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "not_ready"
+
+
+def envelope(status: int, code: str, message: str, headers=None, details=None) -> JSONResponse:
+    body: dict = {"error": {"code": code, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return envelope(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(ImageDecodeError)
+    async def _bad_image(_request: Request, exc: ImageDecodeError) -> JSONResponse:
+        return envelope(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
+        return envelope(422, "validation_error", "the request is not valid", details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthorized",
+            413: "payload_too_large",
+        }
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return envelope(exc.status_code, codes.get(exc.status_code, "http_error"), message, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return envelope(500, "internal_error", "internal server error")

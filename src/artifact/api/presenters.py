@@ -1,0 +1,40 @@
+"""Rows -> response bodies."""
+
+from __future__ import annotations
+
+from artifact.api.schemas import AnalysisPublic, ArtworkPublic, ModelRef
+from artifact.storage.tables import Analysis, Artwork
+
+
+def analysis_public(row: Analysis) -> AnalysisPublic:
+    band = None
+    if row.uncertain_low is not None and row.uncertain_high is not None:
+        band = (row.uncertain_low, row.uncertain_high)
+    return AnalysisPublic(
+        id=row.id,
+        created_at=row.created_at,
+        filename=row.filename,
+        image_sha256=row.image_sha256,
+        verdict=row.verdict,
+        prob_ai=row.prob_ai,
+        uncertain_band=band,
+        threshold=row.threshold,
+        probabilities=row.probabilities,
+        label=row.label,
+        model=ModelRef(name=row.model_name, sha256=row.model_sha256),
+        processing_ms=row.processing_ms,
+        evidence=row.evidence,
+        image_url=f"/v1/analyses/{row.id}/image",
+    )
+
+
+def artwork_public(artwork: Artwork, analysis: Analysis) -> ArtworkPublic:
+    return ArtworkPublic(
+        id=artwork.id,
+        title=artwork.title,
+        artist=artwork.artist,
+        created_at=artwork.created_at,
+        owner_id=artwork.user_id,
+        analysis=analysis_public(analysis),
+        image_url=f"/v1/artworks/{artwork.id}/image",
+    )

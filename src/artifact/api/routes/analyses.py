@@ -1,0 +1,127 @@
+"""Analyse uploads (one or a batch) and read the caller's history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from artifact.api.deps import CurrentUser, PredictorDep, SessionDep, SettingsDep, StoreDep
+from artifact.api.errors import ApiError, NotFound
+from artifact.api.presenters import analysis_public
+from artifact.api.schemas import (
+    AnalysesPublic,
+    AnalysisPublic,
+    BatchItem,
+    BatchPublic,
+    VerdictFilter,
+)
+from artifact.api.uploads import read_upload
+from artifact.inference.decode import DecodeLimits, ImageDecodeError
+from artifact.service import analyse_image
+from artifact.storage import crud
+
+router = APIRouter(prefix="/v1", tags=["analyses"])
+
+MEDIA_TYPES = {"jpeg": "image/jpeg", "mpo": "image/jpeg", "png": "image/png", "webp": "image/webp",
+               "bmp": "image/bmp", "tiff": "image/tiff", "gif": "image/gif"}  # fmt: skip
+
+
+def limits_of(settings) -> DecodeLimits:
+    return DecodeLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+
+
+def run_analysis(
+    request: Request, data: bytes, filename: str, user, predictor, settings, store, artwork=None
+):
+    analysis, work = analyse_image(
+        data, filename=filename, user_id=user.id, predictor=predictor,
+        sessions=request.app.state.writer_sessions, store=store, limits=limits_of(settings), artwork=artwork,
+    )  # fmt: skip
+    request.app.state.metrics.analyses.labels(analysis.verdict or analysis.label).inc()
+    return analysis, work
+
+
+@router.post("/analyze", response_model=AnalysisPublic, status_code=201)
+def analyze(
+    request: Request,
+    file: Annotated[UploadFile, File(description="the image")],
+    user: CurrentUser,
+    predictor: PredictorDep,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> AnalysisPublic:
+    """Run the model on one image; the result is stored in the caller's history."""
+    data = read_upload(file, settings.max_upload_bytes)
+    analysis, _ = run_analysis(request, data, file.filename or "", user, predictor, settings, store)
+    return analysis_public(analysis)
+
+
+@router.post("/analyze/batch", response_model=BatchPublic)
+def analyze_batch(
+    request: Request,
+    files: Annotated[list[UploadFile], File(description="the images")],
+    user: CurrentUser,
+    predictor: PredictorDep,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> BatchPublic:
+    """Up to ``batch_limit`` images; one result or one error per image, in upload order."""
+    if len(files) > settings.batch_limit:
+        raise ApiError(f"at most {settings.batch_limit} files per batch; got {len(files)}")
+    items = []
+    for upload in files:
+        name = upload.filename or ""
+        try:
+            data = read_upload(upload, settings.max_upload_bytes)
+            analysis, _ = run_analysis(request, data, name, user, predictor, settings, store)
+            items.append(BatchItem(filename=name, analysis=analysis_public(analysis)))
+        except ImageDecodeError as exc:
+            items.append(BatchItem(filename=name, error={"code": exc.code, "message": exc.message}))
+        except ApiError as exc:
+            items.append(BatchItem(filename=name, error={"code": exc.code, "message": exc.message}))
+    failed = sum(1 for item in items if item.error)
+    return BatchPublic(data=items, count=len(items), failed=failed)
+
+
+@router.get("/analyses", response_model=AnalysesPublic)
+def list_analyses(
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    verdict: VerdictFilter | None = None,
+) -> AnalysesPublic:
+    """The caller's analyses, newest first (an admin sees everyone's)."""
+    rows, count = crud.list_analyses(session, user=user, offset=offset, limit=limit, verdict=verdict)
+    return AnalysesPublic(data=[analysis_public(r) for r in rows], count=count)
+
+
+@router.get("/analyses/{analysis_id}", response_model=AnalysisPublic)
+def get_analysis(analysis_id: int, user: CurrentUser, session: SessionDep) -> AnalysisPublic:
+    row = crud.get_analysis(session, user=user, analysis_id=analysis_id)
+    if row is None:
+        raise NotFound("no such analysis")
+    return analysis_public(row)
+
+
+@router.get("/analyses/{analysis_id}/image", response_class=Response)
+def analysis_image(analysis_id: int, user: CurrentUser, session: SessionDep, store: StoreDep) -> Response:
+    row = crud.get_analysis(session, user=user, analysis_id=analysis_id)
+    if row is None:
+        raise NotFound("no such analysis")
+    return image_response(session, store, row.image_sha256)
+
+
+def image_response(session, store, sha256: str) -> Response:
+    from artifact.storage.tables import StoredImage
+
+    image = session.get(StoredImage, sha256)
+    media = MEDIA_TYPES.get(image.format if image else "", "application/octet-stream")
+    return Response(
+        store.read(sha256), media_type=media,
+        headers={"Cache-Control": "private, max-age=86400", "ETag": f'"{sha256}"',
+                 "X-Content-Type-Options": "nosniff"},
+    )  # fmt: skip

@@ -1,0 +1,66 @@
+"""Service settings: one pydantic-settings class, read from ``ARTIFACT_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "artifact"
+
+
+class Settings(BaseSettings):
+    """Everything the service keeps lives under ``data_dir`` unless a URL says otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix="ARTIFACT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = Field(None, description="default: SQLite file in data_dir")
+    model_dir: Path | None = Field(None, description="default: the bundled model")
+    secret_key: str | None = Field(None, description="JWT signing key; default: kept in data_dir")
+    token_ttl_minutes: int = 12 * 60
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    batch_limit: int = 16
+    rate_limit_per_minute: int = 120
+    page_limit_max: int = 200
+    public_registration: bool = True
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'artifact.db'}"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    def prepare(self) -> None:
+        """Create the data directory on first start."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+
+    def signing_key(self) -> str:
+        """The configured secret, else one generated once and kept in the data directory."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.prepare()
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            try:
+                tmp.rename(path) if not path.exists() else tmp.unlink()
+            except FileExistsError:  # another worker won the race
+                tmp.unlink(missing_ok=True)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

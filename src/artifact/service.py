@@ -1,0 +1,136 @@
+"""Analyse an image = decode + predict (+ provenance) + store file and row as one unit.
+
+The API and the CLI share this path. Order matters for "nothing is lost": the upload is
+decoded and analysed first (a bad file stops here with nothing written), then the file goes
+into the content-addressed store, then the rows are committed in one transaction; if the
+transaction fails, a file this request created and nothing references is removed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from artifact.inference.decode import DecodeLimits, decode_image
+from artifact.inference.engine import Prediction, Predictor
+from artifact.storage import crud
+from artifact.storage.image_store import ImageStore
+from artifact.storage.tables import Analysis, Artwork, StoredImage
+
+log = logging.getLogger(__name__)
+# Serialises "delete file if unreferenced" against concurrent stores of the same bytes.
+_store_lock = threading.Lock()
+
+
+@dataclass
+class ArtworkFields:
+    title: str
+    artist: str
+
+
+def analyse_image(
+    data: bytes,
+    *,
+    filename: str,
+    user_id: int,
+    predictor: Predictor,
+    sessions: sessionmaker[Session],
+    store: ImageStore,
+    limits: DecodeLimits,
+    artwork: ArtworkFields | None = None,
+) -> tuple[Analysis, Artwork | None]:
+    """Run the whole path for one upload; raises ``ImageDecodeError`` before writing anything."""
+    started = time.perf_counter()
+    image = decode_image(data, limits)
+    prediction = predictor.predict_images([image], [hashlib.sha256(data).hexdigest()])[0]
+    evidence: list[dict] = []
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    with _store_lock:
+        sha256, created = store.put(data)
+    try:
+        with sessions.begin() as session:
+            crud.record_image(
+                session, sha256=sha256, fmt=_format_of(data), size=len(data),
+                width=prediction.width, height=prediction.height,
+            )  # fmt: skip
+            analysis = _analysis_row(prediction, user_id, filename, evidence, elapsed_ms)
+            session.add(analysis)
+            session.flush()
+            work = None
+            if artwork is not None:
+                work = Artwork(
+                    user_id=user_id,
+                    analysis_id=analysis.id,
+                    title=artwork.title,
+                    artist=artwork.artist,
+                )
+                session.add(work)
+                session.flush()
+        return analysis, work
+    except BaseException:
+        if created:
+            _remove_if_unreferenced(sha256, sessions, store)
+        raise
+
+
+def _analysis_row(prediction: Prediction, user_id: int, filename: str, evidence, elapsed_ms) -> Analysis:
+    band = prediction.uncertain_band or (None, None)
+    return Analysis(
+        user_id=user_id,
+        image_sha256=prediction.sha256,
+        filename=filename[:255],
+        verdict=prediction.verdict,
+        prob_ai=prediction.prob_ai,
+        probabilities=prediction.probabilities,
+        label=prediction.label,
+        threshold=prediction.threshold,
+        uncertain_low=band[0],
+        uncertain_high=band[1],
+        model_name=prediction.model["name"],
+        model_sha256=prediction.model["sha256"],
+        evidence=evidence,
+        processing_ms=round(elapsed_ms, 2),
+    )
+
+
+def _format_of(data: bytes) -> str:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return (image.format or "unknown").lower()
+    except Exception:  # noqa: BLE001 - decoding already succeeded; the format is a label
+        return "unknown"
+
+
+def _remove_if_unreferenced(sha256: str, sessions: sessionmaker[Session], store: ImageStore) -> None:
+    with _store_lock:
+        try:
+            with sessions() as session:
+                if session.get(StoredImage, sha256) is None:
+                    store.delete(sha256)
+        except Exception:  # noqa: BLE001 - the startup sweep removes it later
+            log.exception("could not check %s after a failed write; left for the sweep", sha256)
+
+
+def sweep_orphans(sessions: sessionmaker[Session], store: ImageStore, min_age_s: float = 60.0) -> int:
+    """Delete stored files that no row records (left by a crash between file and commit)."""
+    with sessions() as session:
+        known = set(session.scalars(select(StoredImage.sha256)))
+    removed = 0
+    now = time.time()
+    for sha256 in store.all_digests() - known:
+        path = store.path(sha256)
+        if now - path.stat().st_mtime >= min_age_s:  # not an upload still in flight
+            path.unlink(missing_ok=True)
+            removed += 1
+    for leftover in store.root.glob("*/*/.incoming-*"):
+        if now - leftover.stat().st_mtime >= min_age_s:
+            leftover.unlink(missing_ok=True)
+    return removed

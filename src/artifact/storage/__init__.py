@@ -1,0 +1,1 @@
+"""Database tables, CRUD, migrations and the content-addressed image store."""

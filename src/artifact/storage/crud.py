@@ -1,0 +1,121 @@
+"""Database operations, keyword-only, one transaction owned by the caller's session."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.orm import Session
+
+from artifact.security import hash_api_key, hash_password, new_api_key
+from artifact.storage.tables import Analysis, ApiKey, Artwork, StoredImage, User, utcnow
+
+
+def create_user(session: Session, *, username: str, email: str, password: str, role: str = "juror") -> User:
+    user = User(username=username, email=email, password_hash=hash_password(password), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user_by_username(session: Session, *, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def user_exists(session: Session, *, username: str, email: str) -> bool:
+    query = select(User.id).where((User.username == username) | (User.email == email))
+    return session.scalar(query) is not None
+
+
+def create_api_key(session: Session, *, user: User, name: str) -> tuple[ApiKey, str]:
+    """Returns the row and the plain key, which is never stored and shown only once."""
+    plain = new_api_key()
+    row = ApiKey(user_id=user.id, name=name, prefix=plain[:10], key_hash=hash_api_key(plain))
+    session.add(row)
+    session.flush()
+    return row, plain
+
+
+def user_for_api_key(session: Session, *, key: str) -> tuple[User, ApiKey] | None:
+    row = session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
+    )
+    if row is None:
+        return None
+    return session.get(User, row.user_id), row
+
+
+def list_api_keys(session: Session, *, user: User) -> list[ApiKey]:
+    query = select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id.desc())
+    return list(session.scalars(query))
+
+
+def revoke_api_key(session: Session, *, user: User, key_id: int) -> bool:
+    row = session.get(ApiKey, key_id)
+    if row is None or row.user_id != user.id or row.revoked_at is not None:
+        return False
+    row.revoked_at = datetime.now(UTC)
+    return True
+
+
+def record_image(session: Session, *, sha256: str, fmt: str, size: int, width: int, height: int) -> None:
+    """Insert the image's row unless it exists (safe against a concurrent insert of the same bytes)."""
+    values = dict(sha256=sha256, format=fmt, bytes=size, width=width, height=height, created_at=utcnow())
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        module = sqlite_dialect if dialect == "sqlite" else postgresql_dialect
+        session.execute(module.insert(StoredImage).values(**values).on_conflict_do_nothing())
+    elif session.get(StoredImage, sha256) is None:
+        session.add(StoredImage(**values))
+        session.flush()
+
+
+def image_is_referenced(session: Session, *, sha256: str) -> bool:
+    return session.scalar(select(Analysis.id).where(Analysis.image_sha256 == sha256).limit(1)) is not None
+
+
+def visible(query, model, user: User):
+    """Restrict a query to the user's own rows, unless the user is an admin."""
+    return query if user.role == "admin" else query.where(model.user_id == user.id)
+
+
+def get_analysis(session: Session, *, user: User, analysis_id: int) -> Analysis | None:
+    return session.scalar(visible(select(Analysis).where(Analysis.id == analysis_id), Analysis, user))
+
+
+def list_analyses(
+    session: Session, *, user: User, offset: int, limit: int, verdict: str | None = None
+) -> tuple[list[Analysis], int]:
+    query = visible(select(Analysis), Analysis, user)
+    if verdict:
+        query = query.where(Analysis.verdict == verdict)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Analysis.created_at.desc(), Analysis.id.desc()).offset(offset).limit(limit)
+    )
+    return list(rows), count
+
+
+def get_artwork(session: Session, *, user: User, artwork_id: int) -> tuple[Artwork, Analysis] | None:
+    query = visible(
+        select(Artwork, Analysis).join(Analysis, Artwork.analysis_id == Analysis.id), Artwork, user
+    )
+    row = session.execute(query.where(Artwork.id == artwork_id)).first()
+    return (row[0], row[1]) if row else None
+
+
+def list_artworks(
+    session: Session, *, user: User, offset: int, limit: int, verdict: str | None = None
+) -> tuple[list[tuple[Artwork, Analysis]], int]:
+    query = visible(
+        select(Artwork, Analysis).join(Analysis, Artwork.analysis_id == Analysis.id), Artwork, user
+    )
+    if verdict:
+        query = query.where(Analysis.verdict == verdict)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(
+        query.order_by(Artwork.created_at.desc(), Artwork.id.desc()).offset(offset).limit(limit)
+    )
+    return [(r[0], r[1]) for r in rows], count

@@ -1,0 +1,70 @@
+"""Engine, sessions and schema migrations (Alembic, run on first start with no extra step)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_db_engine(url: str, *, writer: bool = False) -> Engine:
+    """An engine; SQLite gets WAL mode and a busy timeout so parallel writers queue, not fail.
+
+    With ``writer=True`` every SQLite transaction starts with ``BEGIN IMMEDIATE``: it takes
+    the write lock up front (waiting its turn), so a transaction that reads and then writes
+    can never fail half-way with "database is locked". Readers use the plain engine and,
+    under WAL, never wait for writers.
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        if writer:
+            # pysqlite's own transaction handling must be off for our BEGIN to be the one.
+            @event.listens_for(engine, "connect")
+            def _no_pysqlite_begin(connection, _record) -> None:
+                connection.isolation_level = None
+
+            @event.listens_for(engine, "begin")
+            def _immediate(connection) -> None:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def is_ready(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            return "alembic_version" in inspect(connection).get_table_names()
+    except Exception:  # noqa: BLE001 - readiness reports any failure as not ready
+        return False

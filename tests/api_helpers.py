@@ -1,0 +1,57 @@
+"""Helpers for the API tests: accounts, headers and image bytes."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+
+from tests.conftest import make_art
+
+_counter = itertools.count()
+
+
+def image_bytes(kind: str = "ai", size: int = 64, fmt: str = "JPEG", seed: int | None = None) -> bytes:
+    rng = np.random.default_rng(next(_counter) if seed is None else seed)
+    buffer = io.BytesIO()
+    make_art(kind, size, rng).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def register(client, username: str, password: str = "correct horse") -> dict[str, str]:
+    """Register and log in; returns the bearer header."""
+    response = client.post(
+        "/v1/auth/register",
+        json={"username": username, "email": f"{username}@example.org", "password": password},
+    )
+    assert response.status_code == 201, response.text
+    return login(client, username, password)
+
+
+def login(client, username: str, password: str = "correct horse") -> dict[str, str]:
+    response = client.post("/v1/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def upload(
+    client,
+    headers,
+    data: bytes | None = None,
+    name: str = "art.jpg",
+    path: str = "/v1/analyze",
+    **form,
+):
+    files = {"file": (name, data if data is not None else image_bytes(), "application/octet-stream")}
+    return client.post(path, files=files, data=form or None, headers=headers)
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) >= {"error"} and {"code", "message"} <= set(body["error"]), body
+    if code:
+        assert body["error"]["code"] == code, body
+    assert "Traceback" not in response.text
+    return body["error"]

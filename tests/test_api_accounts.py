@@ -1,0 +1,104 @@
+"""Accounts, tokens, API keys, roles and ownership, through HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from artifact.cli import main
+from tests.api_helpers import assert_error, login, register, upload
+
+pytestmark = pytest.mark.slow
+
+
+def test_register_login_me(client):
+    headers = register(client, "ann")
+    me = client.get("/v1/auth/me", headers=headers).json()
+    assert me["username"] == "ann" and me["role"] == "juror" and "password" not in str(me)
+
+
+def test_oauth2_password_form_login(client):
+    register(client, "bob")
+    response = client.post("/v1/auth/token", data={"username": "bob", "password": "correct horse"})
+    assert response.status_code == 200 and response.json()["token_type"] == "bearer"
+
+
+def test_duplicate_and_invalid_registrations(client):
+    register(client, "ann")
+    again = client.post(
+        "/v1/auth/register",
+        json={"username": "ann", "email": "x@example.org", "password": "longenough"},
+    )
+    assert_error(again, 409, "conflict")
+    short = client.post(
+        "/v1/auth/register", json={"username": "zed", "email": "z@example.org", "password": "short"}
+    )
+    assert_error(short, 422, "validation_error")
+    bad_email = client.post(
+        "/v1/auth/register", json={"username": "zed", "email": "nope", "password": "longenough"}
+    )
+    assert_error(bad_email, 422)
+
+
+def test_wrong_password_and_missing_or_bad_credentials(client):
+    register(client, "ann")
+    wrong = client.post("/v1/auth/login", json={"username": "ann", "password": "wrong password"})
+    assert_error(wrong, 401, "unauthorized")
+    for path in ("/v1/analyses", "/v1/artworks", "/v1/model", "/v1/auth/me", "/v1/api-keys"):
+        assert_error(client.get(path), 401, "unauthorized")
+    assert_error(client.get("/v1/analyses", headers={"Authorization": "Bearer not.a.token"}), 401)
+    assert_error(client.get("/v1/analyses", headers={"X-API-Key": "afk_made_up"}), 401)
+
+
+def test_api_key_is_shown_once_works_and_can_be_revoked(client):
+    headers = register(client, "ann")
+    created = client.post("/v1/api-keys", json={"name": "ci"}, headers=headers)
+    assert created.status_code == 201
+    key = created.json()["key"]
+    listed = client.get("/v1/api-keys", headers=headers).json()
+    assert listed["count"] == 1 and "key" not in listed["data"][0]
+    assert listed["data"][0]["prefix"] == key[:10]
+    assert upload(client, {"X-API-Key": key}).status_code == 201
+    assert client.delete(f"/v1/api-keys/{created.json()['id']}", headers=headers).status_code == 204
+    assert_error(client.get("/v1/analyses", headers={"X-API-Key": key}), 401)
+    assert_error(client.delete(f"/v1/api-keys/{created.json()['id']}", headers=headers), 404)
+
+
+def test_users_see_only_their_own_rows_and_admins_see_all(client, service_settings, monkeypatch):
+    ann, bob = register(client, "ann"), register(client, "bob")
+    ann_analysis = upload(client, ann).json()["id"]
+    ann_artwork = upload(client, ann, path="/v1/artworks", title="Dawn", artist="Ann").json()["id"]
+    upload(client, bob)
+    assert_error(client.get(f"/v1/analyses/{ann_analysis}", headers=bob), 404, "not_found")
+    assert_error(client.get(f"/v1/analyses/{ann_analysis}/image", headers=bob), 404)
+    assert_error(client.get(f"/v1/artworks/{ann_artwork}", headers=bob), 404)
+    assert_error(client.delete(f"/v1/artworks/{ann_artwork}", headers=bob), 404)
+    assert client.get("/v1/analyses", headers=bob).json()["count"] == 1
+    assert client.get("/v1/artworks", headers=bob).json()["count"] == 0
+
+    # The first admin comes from the command line, on the same data directory.
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("admin password\n"))
+    args = ["users", "create", "root", "--email", "root@example.org", "--admin", "--password-stdin",
+            "--data-dir", str(service_settings.data_dir)]  # fmt: skip
+    monkeypatch.setenv("ARTIFACT_SECRET_KEY", service_settings.secret_key)
+    assert main(args) == 0
+    admin = login(client, "root", "admin password")
+    assert client.get("/v1/auth/me", headers=admin).json()["role"] == "admin"
+    assert client.get("/v1/analyses", headers=admin).json()["count"] == 3
+    assert client.get(f"/v1/artworks/{ann_artwork}", headers=admin).status_code == 200
+
+
+def test_rate_limit_per_key_answers_429(service_settings):
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    settings = service_settings.model_copy(update={"rate_limit_per_minute": 3})
+    with TestClient(create_app(settings)) as client:
+        headers = register(client, "ann")
+        statuses = [client.get("/v1/analyses", headers=headers).status_code for _ in range(5)]
+        assert statuses[:3] == [200, 200, 200]
+        limited = client.get("/v1/analyses", headers=headers)
+        assert_error(limited, 429, "rate_limited")
+        assert int(limited.headers["Retry-After"]) > 0
+        # Another principal has its own budget.
+        assert client.get("/v1/analyses", headers=register(client, "bob")).status_code == 200

@@ -1,0 +1,233 @@
+"""Analysis, gallery, history, probes and error handling, through HTTP with the real model."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from PIL import Image
+
+from tests.api_helpers import assert_error, image_bytes, register, upload
+from tests.test_inference_decode import encode, gradient
+
+pytestmark = pytest.mark.slow
+
+
+def stored_files(settings) -> list:
+    return [p for p in settings.images_dir.rglob("*") if p.is_file()]
+
+
+def test_probes_model_card_and_openapi(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["model"] and ready.json()["database"]
+    headers = register(client, "ann")
+    card = client.get("/v1/model", headers=headers).json()
+    assert card["labels"] == ["human", "ai"] and len(card["sha256"]) == 64
+    assert "/v1/analyze" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_readyz_is_503_until_the_model_is_loaded(service_settings, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    app = create_app(service_settings)
+    client = TestClient(app)  # no lifespan: nothing loaded yet
+    app.state.engine = __import__("sqlalchemy").create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert_error(client.get("/readyz"), 503, "not_ready")
+
+
+def test_analyze_returns_the_verdict_and_stores_it(client, service_settings):
+    headers = register(client, "ann")
+    data = image_bytes("ai")
+    response = upload(client, headers, data)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["verdict"] in ("ai", "human", "uncertain")
+    assert 0 <= body["prob_ai"] <= 1
+    assert body["image_sha256"] == hashlib.sha256(data).hexdigest()
+    assert set(body["probabilities"]) == {"human", "ai"}
+    low, high = body["uncertain_band"]
+    assert low <= body["threshold"] <= high
+    assert body["model"]["name"] == "artbench" and body["evidence"] == []
+    assert body["processing_ms"] > 0
+    history = client.get("/v1/analyses", headers=headers).json()
+    assert history["count"] == 1 and history["data"][0]["id"] == body["id"]
+    assert client.get(f"/v1/analyses/{body['id']}", headers=headers).json() == body
+    image = client.get(body["image_url"], headers=headers)
+    assert image.content == data and image.headers["content-type"] == "image/jpeg"
+    assert len(stored_files(service_settings)) == 1
+
+
+def test_same_image_twice_is_stored_once(client, service_settings):
+    headers = register(client, "ann")
+    data = image_bytes()
+    first, second = upload(client, headers, data).json(), upload(client, headers, data).json()
+    assert first["id"] != second["id"] and first["image_sha256"] == second["image_sha256"]
+    assert len(stored_files(service_settings)) == 1
+
+
+@pytest.mark.parametrize(
+    "data, status, code",
+    [
+        (b"hello, I am text", 400, "not_an_image"),
+        (image_bytes()[:400], 400, "corrupt_image"),
+        (encode(gradient(), "PPM"), 415, "unsupported_format"),
+    ],
+)
+def test_bad_uploads_get_a_4xx_and_store_nothing(client, service_settings, data, status, code):
+    headers = register(client, "ann")
+    assert_error(upload(client, headers, data), status, code)
+    assert client.get("/v1/analyses", headers=headers).json()["count"] == 0
+    assert stored_files(service_settings) == []
+    assert upload(client, headers).status_code == 201  # and the server keeps serving
+
+
+def test_empty_file_and_missing_field(client):
+    headers = register(client, "ann")
+    assert_error(upload(client, headers, b""), 400)
+    assert_error(client.post("/v1/analyze", headers=headers), 422, "validation_error")
+
+
+def test_decompression_bomb_is_refused(client):
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    header = (60_000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + chunk(b"IEND", b"")
+    )
+    assert_error(upload(client, register(client, "ann"), bomb, "bomb.png"), 413, "too_many_pixels")
+
+
+def test_byte_limit_gives_413_and_stores_nothing(service_settings):
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    settings = service_settings.model_copy(update={"max_upload_bytes": 20_000})
+    big = encode(Image.effect_noise((200, 200), 80).convert("RGB"), "PNG")
+    assert len(big) > 20_000 + 64 * 1024 or len(big) > 20_000
+    with TestClient(create_app(settings)) as client:
+        headers = register(client, "ann")
+        assert_error(upload(client, headers, big, "big.png"), 413, "payload_too_large")
+        # A body far over the limit is refused from its Content-Length, before it is read.
+        huge = b"\0" * (settings.max_upload_bytes + 200_000)
+        assert_error(upload(client, headers, huge, "huge.png"), 413, "payload_too_large")
+        assert client.get("/v1/analyses", headers=headers).json()["count"] == 0
+        assert stored_files(settings) == []
+
+
+def test_batch_gives_one_result_or_error_per_file(client):
+    headers = register(client, "ann")
+    files = [
+        ("files", ("a.jpg", image_bytes(), "image/jpeg")),
+        ("files", ("broken.jpg", b"\xff\xd8\xff garbage", "image/jpeg")),
+        ("files", ("b.png", image_bytes(fmt="PNG"), "image/png")),
+    ]
+    body = client.post("/v1/analyze/batch", files=files, headers=headers).json()
+    assert body["count"] == 3 and body["failed"] == 1
+    assert [item["filename"] for item in body["data"]] == ["a.jpg", "broken.jpg", "b.png"]
+    assert body["data"][1]["error"]["code"] in ("corrupt_image", "not_an_image")
+    assert body["data"][0]["analysis"]["verdict"] and body["data"][2]["analysis"]["verdict"]
+    assert client.get("/v1/analyses", headers=headers).json()["count"] == 2
+
+
+def test_batch_over_the_limit_is_refused(client, service_settings):
+    headers = register(client, "ann")
+    files = [
+        ("files", (f"{i}.jpg", image_bytes(), "image/jpeg")) for i in range(service_settings.batch_limit + 1)
+    ]
+    assert_error(client.post("/v1/analyze/batch", files=files, headers=headers), 400)
+    assert client.get("/v1/analyses", headers=headers).json()["count"] == 0
+
+
+def test_gallery_lifecycle_with_filters_and_pagination(client):
+    headers = register(client, "ann")
+    ids = []
+    for i in range(5):
+        response = upload(client, headers, path="/v1/artworks", title=f"Work {i}", artist="Ann")
+        assert response.status_code == 201
+        ids.append(response.json()["id"])
+    page = client.get("/v1/artworks?limit=2&offset=0", headers=headers).json()
+    assert page["count"] == 5 and [a["id"] for a in page["data"]] == ids[::-1][:2]  # newest first
+    rest = client.get("/v1/artworks?limit=10&offset=2", headers=headers).json()
+    assert [a["id"] for a in rest["data"]] == ids[::-1][2:]
+    everything = client.get("/v1/artworks", headers=headers).json()["data"]
+    for verdict in ("ai", "human", "uncertain"):
+        filtered = client.get(f"/v1/artworks?verdict={verdict}", headers=headers).json()
+        assert filtered["count"] == sum(1 for a in everything if a["analysis"]["verdict"] == verdict)
+    assert_error(client.get("/v1/artworks?verdict=maybe", headers=headers), 422)
+    one = client.get(f"/v1/artworks/{ids[0]}", headers=headers).json()
+    assert one["title"] == "Work 0" and one["artist"] == "Ann"
+    assert client.get(one["image_url"], headers=headers).status_code == 200
+    assert client.delete(f"/v1/artworks/{ids[0]}", headers=headers).status_code == 204
+    assert_error(client.get(f"/v1/artworks/{ids[0]}", headers=headers), 404)
+    # The analysis stays in the history: nothing is lost.
+    assert client.get(f"/v1/analyses/{one['analysis']['id']}", headers=headers).status_code == 200
+
+
+def test_artwork_needs_title_and_artist(client):
+    headers = register(client, "ann")
+    assert_error(upload(client, headers, path="/v1/artworks", title="Only a title"), 422)
+    assert client.get("/v1/analyses", headers=headers).json()["count"] == 0
+
+
+def test_failed_database_write_leaves_no_orphan_file(service_settings, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from artifact import service
+    from artifact.api.app import create_app
+
+    client = TestClient(create_app(service_settings), raise_server_exceptions=False).__enter__()
+    headers = register(client, "ann")
+
+    def broken_row(*args, **kwargs):
+        raise RuntimeError("disk full (simulated) with secret details")
+
+    monkeypatch.setattr(service, "_analysis_row", broken_row)
+    response = upload(client, headers)
+    error = assert_error(response, 500, "internal_error")
+    assert "secret" not in response.text and "simulated" not in error["message"]
+    assert stored_files(service_settings) == []
+    monkeypatch.undo()
+    assert upload(client, headers).status_code == 201
+    client.__exit__(None, None, None)
+
+
+def test_orphans_from_a_crash_are_swept_at_start(service_settings):
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+    from artifact.service import sweep_orphans
+    from artifact.storage.image_store import ImageStore
+
+    store = ImageStore(service_settings.images_dir)
+    orphan, _ = store.put(b"bytes written just before a crash")
+    with TestClient(create_app(service_settings)) as client:
+        # Too fresh to be swept at start (it could be an upload in flight)...
+        assert store.exists(orphan)
+        assert sweep_orphans(client.app.state.sessions, store, min_age_s=0) == 1
+    assert not store.exists(orphan)
+
+
+def test_metrics_count_requests_and_verdicts(client):
+    headers = register(client, "ann")
+    verdict = upload(client, headers).json()["verdict"]
+    client.get("/v1/analyses/999999", headers=headers)
+    text = client.get("/metrics").text
+    assert f'artifact_analyses_total{{verdict="{verdict}"}} 1.0' in text
+    assert 'route="/v1/analyses/{analysis_id}",status="404"' in text
+    assert "artifact_http_request_duration_seconds_bucket" in text
+
+
+def test_unknown_route_and_method_use_the_envelope(client):
+    assert_error(client.get("/v1/nothing-here"), 404, "not_found")
+    assert_error(client.put("/healthz"), 405, "method_not_allowed")
