@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["admin", "juror"]
 VerdictFilter = Literal["ai", "human", "uncertain"]
+# Ids are 32-bit integer columns on every backend: anything larger is simply not found.
+MAX_ID = 2_147_483_647
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 class UserBase(BaseModel):

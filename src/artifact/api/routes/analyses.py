@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import Response
 
 from artifact.api.deps import CurrentUser, PredictorDep, SessionDep, SettingsDep, StoreDep
@@ -15,6 +15,9 @@ from artifact.api.schemas import (
     AnalysisPublic,
     BatchItem,
     BatchPublic,
+    Limit,
+    Offset,
+    RowId,
     VerdictFilter,
 )
 from artifact.api.uploads import read_upload
@@ -90,8 +93,8 @@ def list_analyses(
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
     verdict: VerdictFilter | None = None,
 ) -> AnalysesPublic:
     """The caller's analyses, newest first (an admin sees everyone's)."""
@@ -100,7 +103,7 @@ def list_analyses(
 
 
 @router.get("/analyses/{analysis_id}", response_model=AnalysisPublic)
-def get_analysis(analysis_id: int, user: CurrentUser, session: SessionDep) -> AnalysisPublic:
+def get_analysis(analysis_id: RowId, user: CurrentUser, session: SessionDep) -> AnalysisPublic:
     row = crud.get_analysis(session, user=user, analysis_id=analysis_id)
     if row is None:
         raise NotFound("no such analysis")
@@ -108,7 +111,7 @@ def get_analysis(analysis_id: int, user: CurrentUser, session: SessionDep) -> An
 
 
 @router.get("/analyses/{analysis_id}/image", response_class=Response)
-def analysis_image(analysis_id: int, user: CurrentUser, session: SessionDep, store: StoreDep) -> Response:
+def analysis_image(analysis_id: RowId, user: CurrentUser, session: SessionDep, store: StoreDep) -> Response:
     row = crud.get_analysis(session, user=user, analysis_id=analysis_id)
     if row is None:
         raise NotFound("no such analysis")

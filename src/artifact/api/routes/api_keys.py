@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from artifact.api.deps import CurrentUser, SessionDep, WriterSessionDep
 from artifact.api.errors import NotFound
-from artifact.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic
+from artifact.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic, RowId
 from artifact.storage import crud
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
@@ -26,7 +26,7 @@ def list_keys(user: CurrentUser, session: SessionDep) -> ApiKeysPublic:
 
 
 @router.delete("/{key_id}", status_code=204)
-def revoke_key(key_id: int, user: CurrentUser, session: WriterSessionDep) -> Response:
+def revoke_key(key_id: RowId, user: CurrentUser, session: WriterSessionDep) -> Response:
     if not crud.revoke_api_key(session, user=user, key_id=key_id):
         raise NotFound("no such API key")
     session.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from artifact.api.deps import (
     CurrentUser,
@@ -17,7 +17,7 @@ from artifact.api.deps import (
 from artifact.api.errors import NotFound
 from artifact.api.presenters import artwork_public
 from artifact.api.routes.analyses import image_response, run_analysis
-from artifact.api.schemas import ArtworkPublic, ArtworksPublic, VerdictFilter
+from artifact.api.schemas import ArtworkPublic, ArtworksPublic, Limit, Offset, RowId, VerdictFilter
 from artifact.api.uploads import read_upload
 from artifact.service import ArtworkFields
 from artifact.storage import crud
@@ -48,8 +48,8 @@ def submit_artwork(
 def list_artworks(
     user: CurrentUser,
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
     verdict: VerdictFilter | None = None,
 ) -> ArtworksPublic:
     """Newest first; ``verdict`` filters by the analysis verdict."""
@@ -58,7 +58,7 @@ def list_artworks(
 
 
 @router.get("/{artwork_id}", response_model=ArtworkPublic)
-def get_artwork(artwork_id: int, user: CurrentUser, session: SessionDep) -> ArtworkPublic:
+def get_artwork(artwork_id: RowId, user: CurrentUser, session: SessionDep) -> ArtworkPublic:
     found = crud.get_artwork(session, user=user, artwork_id=artwork_id)
     if found is None:
         raise NotFound("no such artwork")
@@ -66,7 +66,7 @@ def get_artwork(artwork_id: int, user: CurrentUser, session: SessionDep) -> Artw
 
 
 @router.get("/{artwork_id}/image", response_class=Response)
-def artwork_image(artwork_id: int, user: CurrentUser, session: SessionDep, store: StoreDep) -> Response:
+def artwork_image(artwork_id: RowId, user: CurrentUser, session: SessionDep, store: StoreDep) -> Response:
     found = crud.get_artwork(session, user=user, artwork_id=artwork_id)
     if found is None:
         raise NotFound("no such artwork")
@@ -74,7 +74,7 @@ def artwork_image(artwork_id: int, user: CurrentUser, session: SessionDep, store
 
 
 @router.delete("/{artwork_id}", status_code=204)
-def delete_artwork(artwork_id: int, user: CurrentUser, session: WriterSessionDep) -> Response:
+def delete_artwork(artwork_id: RowId, user: CurrentUser, session: WriterSessionDep) -> Response:
     """Remove the artwork from the gallery; its analysis stays in the history."""
     found = crud.get_artwork(session, user=user, artwork_id=artwork_id)
     if found is None:

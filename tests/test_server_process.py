@@ -1,0 +1,150 @@
+"""The real server: ``artifact serve`` as a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api_helpers import image_bytes
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``artifact serve`` in a subprocess; restartable on the same data directory."""
+
+    def __init__(self, data_dir: Path, model_dir: Path, workers: int = 1):
+        self.data_dir, self.model_dir, self.workers = data_dir, model_dir, workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Server:
+        env = {**os.environ, "ARTIFACT_SECRET_KEY": "server-test-secret-key-0123456789abcdef",
+               "ARTIFACT_RATE_LIMIT_PER_MINUTE": "10000"}  # fmt: skip
+        command = [sys.executable, "-m", "artifact", "serve", "--port", str(self.port),
+                   "--data-dir", str(self.data_dir), "--model", str(self.model_dir),
+                   "--workers", str(self.workers)]  # fmt: skip
+        self.log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.read_log()
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("server did not become ready:\n" + self.read_log())
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+    def read_log(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+def server_dirs(tmp_path, artbench_run):
+    return tmp_path / "data", artbench_run
+
+
+def register(base: str, username: str) -> dict[str, str]:
+    body = {"username": username, "email": f"{username}@example.org", "password": "correct horse"}
+    assert httpx.post(f"{base}/v1/auth/register", json=body).status_code == 201
+    token = httpx.post(f"{base}/v1/auth/login", json=body).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_everything_survives_a_restart(server_dirs):
+    server = Server(*server_dirs).start()
+    try:
+        headers = register(server.url, "ann")
+        files = {"file": ("dawn.jpg", image_bytes(), "image/jpeg")}
+        artwork = httpx.post(f"{server.url}/v1/artworks", files=files, data={"title": "Dawn", "artist": "Ann"},
+                             headers=headers).json()  # fmt: skip
+        analysed = httpx.post(f"{server.url}/v1/analyze", files={"file": ("x.png", image_bytes(fmt="PNG"))},
+                              headers=headers).json()  # fmt: skip
+    finally:
+        server.stop()
+    assert (server_dirs[0] / "artifact.db").is_file()
+    server.start()
+    try:
+        # The token was signed with the configured key: still valid after the restart.
+        listed = httpx.get(f"{server.url}/v1/artworks", headers=headers).json()
+        assert listed["count"] == 1 and listed["data"][0]["title"] == "Dawn"
+        history = httpx.get(f"{server.url}/v1/analyses", headers=headers).json()
+        assert {a["id"] for a in history["data"]} == {artwork["analysis"]["id"], analysed["id"]}
+        image = httpx.get(f"{server.url}{artwork['image_url']}", headers=headers)
+        assert image.status_code == 200 and len(image.content) > 100
+    finally:
+        server.stop()
+
+
+def test_fifty_parallel_uploads_are_each_stored_once(server_dirs):
+    server = Server(*server_dirs, workers=2).start()
+    try:
+        headers = register(server.url, "ann")
+        payloads = [image_bytes(seed=10_000 + i) for i in range(50)]
+
+        def send(data: bytes) -> httpx.Response:
+            with httpx.Client(timeout=60) as client:
+                return client.post(
+                    f"{server.url}/v1/analyze", files={"file": ("a.jpg", data)}, headers=headers
+                )
+
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(send, payloads))
+        assert [r.status_code for r in responses] == [201] * 50, [
+            r.text for r in responses if r.status_code != 201
+        ]
+        history = httpx.get(f"{server.url}/v1/analyses?limit=200", headers=headers).json()
+        assert history["count"] == 50
+        assert len({a["id"] for a in history["data"]}) == 50
+        assert len({a["image_sha256"] for a in history["data"]}) == 50
+        files = [p for p in (server_dirs[0] / "images").rglob("*") if p.is_file()]
+        assert len(files) == 50
+        assert "database is locked" not in server.read_log()
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(shutil.which("schemathesis") is None and not Path(sys.executable).with_name("schemathesis").exists(),
+                    reason="schemathesis is not installed")  # fmt: skip
+def test_schemathesis_fuzz_finds_no_server_error(server_dirs):
+    server = Server(*server_dirs).start()
+    try:
+        headers = register(server.url, "fuzzer")
+        cli = str(Path(sys.executable).with_name("schemathesis"))
+        command = [cli, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
+                   "--max-examples", "10", "--max-time", "45", "--request-timeout", "10", "--seed", "1",
+                   "-H", f"Authorization: {headers['Authorization']}"]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+        assert "Traceback" not in server.read_log()
+    finally:
+        server.stop()
