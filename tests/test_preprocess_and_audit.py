@@ -7,7 +7,7 @@ from PIL import Image
 from artifact.data.audit import audit, estimate_jpeg_quality
 from artifact.data.canonical import canonicalize_files
 from artifact.data.layouts import load_dataset
-from artifact.inference.preprocess import PreprocessConfig, canonicalize, prediction_crops
+from artifact.inference.preprocess import PreprocessConfig, canonicalize, crop_boxes, prediction_crops
 from tests.conftest import make_art
 
 
@@ -65,3 +65,14 @@ def test_audit_flags_size_and_quality_shortcut_and_canonicalisation_removes_it(a
     for name in ("width", "height", "pixels", "jpeg_quality", "format"):
         assert not canonical["shortcuts"][name]["shortcut"], name
     assert canonical["per_class"]["human"]["width"]["median"] == 48
+
+
+def test_grid_crops_tile_the_whole_image():
+    config = PreprocessConfig(canonical_size=100, input_size=32, crop_mode="grid")
+    boxes = crop_boxes(config)
+    assert len(boxes) == 16
+    assert {y for y, _ in boxes} == {0, 23, 45, 68}
+    covered = np.zeros((100, 100), bool)
+    for y, x in boxes:
+        covered[y : y + 32, x : x + 32] = True
+    assert covered.all()

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--image-size", type=int, help="model input side (default 224)")
     train.add_argument("--canonical-size", type=int, help="canonical image side (default 256)")
-    train.add_argument("--crop-mode", choices=["center", "five"], help="crops averaged at prediction")
+    train.add_argument("--crop-mode", choices=["center", "five", "grid"], help="crops averaged at prediction")
     train.add_argument(
         "--jpeg-quality", type=int, help="canonical JPEG round trip quality (default 90; 0 off)"
     )

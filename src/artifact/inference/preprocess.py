@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
-CropMode = Literal["center", "five"]
+CropMode = Literal["center", "five", "grid"]
 
 
 class PreprocessConfig(BaseModel):
@@ -70,7 +70,12 @@ def crop_boxes(config: PreprocessConfig) -> list[tuple[int, int]]:
     if config.crop_mode == "center" or full == side:
         return [center]
     far = full - side
-    return [center, (0, 0), (0, far), (far, 0), (far, far)]
+    if config.crop_mode == "five":
+        return [center, (0, 0), (0, far), (far, 0), (far, far)]
+    # grid: tiles covering the whole image, evenly spread (overlapping where needed).
+    count = -(-full // side)
+    starts = [round(i * far / (count - 1)) for i in range(count)] if count > 1 else [0]
+    return [(y, x) for y in starts for x in starts]
 
 
 def prediction_crops(canonical: np.ndarray, config: PreprocessConfig) -> np.ndarray:
