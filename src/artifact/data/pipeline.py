@@ -34,14 +34,22 @@ def make_train_dataset(
     *,
     batch_size: int,
     seed: int,
+    crops_per_image: int = 1,
 ) -> tf.data.Dataset:
-    """Shuffled, augmented, batched and prefetched (image float32 0..255, target) pairs."""
+    """Shuffled, augmented, batched and prefetched (image float32 0..255, target) pairs.
+
+    With ``crops_per_image`` > 1 every image appears that many times per epoch, each time
+    with another random crop and degradation: small-data training sees more of each image.
+    """
     size, side = preprocess.canonical_size, preprocess.input_size
     read = _reader(pixels, size)
     degrade = _degradation(augment, size)
     labels = tf.constant(np.asarray(targets, dtype=np.int32))
-    indices = tf.data.Dataset.range(len(targets)).shuffle(
-        len(targets), seed=seed, reshuffle_each_iteration=True
+    count = len(targets) * crops_per_image
+    indices = (
+        tf.data.Dataset.range(count)
+        .map(lambda i: i % len(targets))
+        .shuffle(count, seed=seed, reshuffle_each_iteration=True)
     )
     dataset = indices.map(
         lambda i: (degrade(read(i)), tf.gather(labels, i)), num_parallel_calls=AUTOTUNE

@@ -35,6 +35,7 @@ class TrainConfig(BaseModel):
     learning_rate: float = Field(1e-3, gt=0)
     patience: int = Field(4, ge=1)
     augment: AugmentPreset = "realistic"
+    crops_per_image: int = Field(1, ge=1, le=64, description="random crops of each image per epoch")
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     max_per_class: int | None = Field(None, ge=1, description="cap training images per class")
     robustness_limit: int = Field(1000, ge=0, description="test images used per robustness check")

@@ -124,7 +124,12 @@ def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
     preprocess = config.preprocess
     augment = AugmentConfig.preset(config.augment)
     train_ds = make_train_dataset(
-        *arrays["train"], preprocess, augment, batch_size=config.batch_size, seed=config.seed
+        *arrays["train"],
+        preprocess,
+        augment,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        crops_per_image=config.crops_per_image,
     )
     val_ds = make_eval_dataset(*arrays["val"], preprocess, batch_size=config.batch_size)
     model = create_model(
