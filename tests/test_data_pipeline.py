@@ -31,7 +31,7 @@ def test_train_batches_are_cropped_augmented_and_every_image_seen(pixels):
     labels = np.concatenate([b[1].numpy() for b in batches])
     assert sorted(labels.tolist()) == sorted(targets.tolist())
     images = np.concatenate([b[0].numpy() for b in batches])
-    assert 0 <= images.min() and images.max() <= 255
+    assert images.min() >= 0 and images.max() <= 255
     # Strong augmentation changes pixels: no training crop equals any plain crop.
     plain = {
         pixels[i, y : y + 40, x : x + 40].astype(np.float32).tobytes()
