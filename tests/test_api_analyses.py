@@ -231,3 +231,15 @@ def test_metrics_count_requests_and_verdicts(client):
 def test_unknown_route_and_method_use_the_envelope(client):
     assert_error(client.get("/v1/nothing-here"), 404, "not_found")
     assert_error(client.put("/healthz"), 405, "method_not_allowed")
+
+
+def test_api_returns_evidence_and_lets_strong_evidence_decide(client):
+    from tests.test_provenance_metadata import A1111, png
+
+    headers = register(client, "ann")
+    body = upload(client, headers, png(parameters=A1111), "marked.png").json()
+    assert body["verdict"] == "ai" and body["model_verdict"] in ("ai", "human", "uncertain")
+    assert [e["kind"] for e in body["evidence"]] == ["generator_metadata"]
+    assert "AI-generated" in body["verdict_reason"]
+    plain = upload(client, headers).json()
+    assert plain["evidence"] == [] and plain["verdict"] == plain["model_verdict"]

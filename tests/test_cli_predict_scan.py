@@ -92,3 +92,14 @@ def test_scan_json_and_html_reports_resume_too(artbench_run, image_folder, tmp_p
     capsys.readouterr()
     assert main(args) == 0
     assert "scanned 1 new files (10 already in the report)" in capsys.readouterr().out
+
+
+def test_predict_json_carries_evidence_and_strong_evidence_decides(artbench_run, tmp_path, capsys):
+    from tests.test_provenance_metadata import A1111, png
+
+    marked = tmp_path / "marked.png"
+    marked.write_bytes(png(parameters=A1111))
+    assert main(["predict", "--json", "--model", str(artbench_run), str(marked)]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["verdict"] == "ai" and row["evidence"][0]["strength"] == "strong"
+    assert "AI-generated" in row["verdict_reason"]

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from PIL import Image
 
-COLUMNS = ("path", "verdict", "prob_ai", "sha256", "width", "height", "error", "error_code")
+COLUMNS = ("path", "verdict", "model_verdict", "prob_ai", "sha256", "width", "height", "evidence",
+           "error", "error_code")  # fmt: skip
 _DATA_MARKER = '<script type="application/json" id="artifact-results">'
 
 
@@ -22,7 +23,7 @@ def write_report(path: Path, rows: list[dict]) -> None:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**row, "evidence": _evidence_text(row)} for row in rows)
         text = buffer.getvalue()
     elif suffix == ".json":
         text = json.dumps([{k: v for k, v in r.items() if k != "thumbnail"} for r in rows], indent=1)
@@ -34,6 +35,13 @@ def write_report(path: Path, rows: list[dict]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def _evidence_text(row: dict) -> str:
+    evidence = row.get("evidence")
+    if isinstance(evidence, str):
+        return evidence
+    return " | ".join(f"{e['strength']} {e['points_to']}: {e['summary']}" for e in evidence or [])
 
 
 def read_report(path: Path) -> list[dict]:
@@ -83,6 +91,9 @@ def render_html(rows: list[dict]) -> str:
             verdict = html.escape(str(row["verdict"]))
             prob = row.get("prob_ai")
             body = f"<p>P(AI) = {prob:.3f}</p>" if prob is not None else ""
+            if _evidence_text(row):
+                body += f'<p class="evidence">{html.escape(_evidence_text(row))}</p>'
+
         thumb = row.get("thumbnail")
         img = f'<img src="{thumb}" alt="{name}">' if thumb else '<div class="noimg"></div>'
         cards.append(
@@ -103,7 +114,7 @@ img,.noimg{{width:100%;aspect-ratio:1;object-fit:cover;border-radius:4px;backgro
 .badge{{padding:0 .4rem;border-radius:4px;color:#fff;background:#777}}
 .ai .badge{{background:#b3261e}} .human .badge{{background:#1b6e3a}}
 .uncertain .badge{{background:#a76b00}} .failed .badge{{background:#444}}
-.error{{color:#b3261e}}
+.error{{color:#b3261e}} .evidence{{font-size:.85em;color:#444}}
 </style></head><body>
 <h1>ArtiFact scan report</h1><p>{len(rows)} files — {html.escape(summary)}</p>
 <main>{"".join(cards)}</main>

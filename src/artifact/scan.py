@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artifact.data.layouts import IMAGE_SUFFIXES
-from artifact.inference.decode import ImageDecodeError
+from artifact.inference.decode import ImageDecodeError, read_limited_bytes
+from artifact.provenance import apply_policy, collect_evidence
 from artifact.reports import read_report, write_report
 
 # Rows are written to the report every this many images, so an interrupted scan resumes.
@@ -37,25 +38,28 @@ def find_images(root: Path) -> list[Path]:
 
 
 def analyse_path(predictor, path: str, thumbnails: bool) -> dict:
-    """One report row: the prediction, or the error that stopped it."""
+    """One report row: verdict, probability and evidence, or the error that stopped it."""
     try:
-        result = predictor.predict_file(path)
+        data = read_limited_bytes(path)
+        result = predictor.predict_bytes(data)
     except ImageDecodeError as exc:
         return {"path": path, "error": exc.message, "error_code": exc.code}
     except OSError as exc:
-        return {
-            "path": path,
-            "error": f"cannot read file: {exc.strerror or exc}",
-            "error_code": "io_error",
-        }
+        return {"path": path, "error": f"cannot read file: {exc.strerror or exc}", "error_code": "io_error"}
+    evidence = collect_evidence(data)
+    decision = apply_policy(result.verdict, evidence)
     row = {
         "path": path,
-        "verdict": result.verdict or result.label,
+        "verdict": decision.verdict or result.label,
+        "model_verdict": result.verdict,
         "prob_ai": result.prob_ai,
         "sha256": result.sha256,
         "width": result.width,
         "height": result.height,
+        "evidence": [e.to_dict() for e in evidence],
     }
+    if decision.decided_by == "evidence":
+        row["verdict_reason"] = decision.reason
     if thumbnails:
         from artifact.reports import thumbnail_data_uri
 

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from artifact.inference.decode import DecodeLimits, decode_image
 from artifact.inference.engine import Prediction, Predictor
+from artifact.provenance import apply_policy, collect_evidence
+from artifact.provenance.evidence import Decision
 from artifact.storage import crud
 from artifact.storage.image_store import ImageStore
 from artifact.storage.tables import Analysis, Artwork, StoredImage
@@ -51,8 +53,9 @@ def analyse_image(
     started = time.perf_counter()
     image = decode_image(data, limits)
     prediction = predictor.predict_images([image], [hashlib.sha256(data).hexdigest()])[0]
-    evidence: list[dict] = []
-    elapsed_ms = (time.perf_counter() - started) * 1000
+    evidence = collect_evidence(data)
+    decision = apply_policy(prediction.verdict, evidence)
+    elapsed_ms = (time.perf_counter() - started) * 1000  # decode + model + provenance
     with _store_lock:
         sha256, created = store.put(data)
     try:
@@ -61,7 +64,7 @@ def analyse_image(
                 session, sha256=sha256, fmt=_format_of(data), size=len(data),
                 width=prediction.width, height=prediction.height,
             )  # fmt: skip
-            analysis = _analysis_row(prediction, user_id, filename, evidence, elapsed_ms)
+            analysis = _analysis_row(prediction, decision, user_id, filename, evidence, elapsed_ms)
             session.add(analysis)
             session.flush()
             work = None
@@ -81,13 +84,17 @@ def analyse_image(
         raise
 
 
-def _analysis_row(prediction: Prediction, user_id: int, filename: str, evidence, elapsed_ms) -> Analysis:
+def _analysis_row(
+    prediction: Prediction, decision: Decision, user_id: int, filename: str, evidence, elapsed_ms
+) -> Analysis:
     band = prediction.uncertain_band or (None, None)
     return Analysis(
         user_id=user_id,
         image_sha256=prediction.sha256,
         filename=filename[:255],
-        verdict=prediction.verdict,
+        verdict=decision.verdict,
+        model_verdict=prediction.verdict,
+        verdict_reason=decision.reason,
         prob_ai=prediction.prob_ai,
         probabilities=prediction.probabilities,
         label=prediction.label,
@@ -96,7 +103,7 @@ def _analysis_row(prediction: Prediction, user_id: int, filename: str, evidence,
         uncertain_high=band[1],
         model_name=prediction.model["name"],
         model_sha256=prediction.model["sha256"],
-        evidence=evidence,
+        evidence=[e.to_dict() for e in evidence],
         processing_ms=round(elapsed_ms, 2),
     )
 

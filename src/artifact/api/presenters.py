@@ -16,6 +16,8 @@ def analysis_public(row: Analysis) -> AnalysisPublic:
         filename=row.filename,
         image_sha256=row.image_sha256,
         verdict=row.verdict,
+        model_verdict=row.model_verdict,
+        verdict_reason=row.verdict_reason or "",
         prob_ai=row.prob_ai,
         uncertain_band=band,
         threshold=row.threshold,

@@ -84,7 +84,11 @@ class AnalysisPublic(BaseModel):
     created_at: datetime
     filename: str
     image_sha256: str
-    verdict: VerdictFilter | None
+    verdict: VerdictFilter | None = Field(
+        description="final verdict: the model's, unless strong evidence decides"
+    )
+    model_verdict: VerdictFilter | None = Field(description="the model's own verdict")
+    verdict_reason: str
     prob_ai: float | None
     uncertain_band: tuple[float, float] | None
     threshold: float | None

@@ -78,20 +78,21 @@ class DecodeLimits:
 DEFAULT_LIMITS = DecodeLimits()
 
 
-def read_image_file(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
-    """Read and decode a file, checking its size before reading it whole."""
+def read_limited_bytes(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes:
+    """A file's bytes, refusing one over the byte limit before reading it."""
     path = Path(path)
     try:
         size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise ImageTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
+        return path.read_bytes()
     except OSError as exc:
         raise CorruptImageError(f"cannot read file: {exc.strerror or exc}") from exc
-    if size > limits.max_bytes:
-        raise ImageTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CorruptImageError(f"cannot read file: {exc.strerror or exc}") from exc
-    return decode_image(data, limits)
+
+
+def read_image_file(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
+    """Read and decode a file, checking its size before reading it whole."""
+    return decode_image(read_limited_bytes(path, limits), limits)
 
 
 def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:

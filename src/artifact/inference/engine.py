@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from artifact.inference.card import ModelCard
-from artifact.inference.decode import DEFAULT_LIMITS, DecodeLimits, ImageTooLargeError, decode_image
+from artifact.inference.decode import DEFAULT_LIMITS, DecodeLimits, decode_image, read_limited_bytes
 from artifact.inference.litert import LiteRTModel
 from artifact.inference.preprocess import canonicalize, prediction_crops
 
@@ -118,11 +118,7 @@ class Predictor:
         return self.predict_images([image], [hashlib.sha256(data).hexdigest()])[0]
 
     def predict_file(self, path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> Prediction:
-        path = Path(path)
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            raise ImageTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
-        return self.predict_bytes(path.read_bytes(), limits)
+        return self.predict_bytes(read_limited_bytes(path, limits), limits)
 
     def verdict(self, prob_ai: float) -> Verdict:
         low, high = self.card.uncertain_band

@@ -76,6 +76,8 @@ class Analysis(Base):
     image_sha256: Mapped[str] = mapped_column(ForeignKey("images.sha256"), index=True)
     filename: Mapped[str] = mapped_column(String(255), default="")
     verdict: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    model_verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    verdict_reason: Mapped[str] = mapped_column(Text, default="")
     prob_ai: Mapped[float | None] = mapped_column(Float, nullable=True)
     probabilities: Mapped[dict] = mapped_column(JSON, default=dict)
     label: Mapped[str] = mapped_column(String(64))
