@@ -239,3 +239,14 @@ def test_brief_training_on_shared_art_dev_writes_a_complete_run(tmp_path):
         "stable_diffusion",
         "starryai",
     }
+
+
+def test_extra_training_data_goes_to_the_training_split_only(manifest_root, folders_root, tmp_path):
+    out = tmp_path / "extra"
+    args = ["train", "--data", str(manifest_root), "--out", str(out), "--epochs", "1", "--balance", "class_weights",
+            "--extra-train", str(folders_root), "--robustness-limit", "0", *TINY]  # fmt: skip
+    assert main(args) == 0
+    extra = {str(p) for p in folders_root.rglob("*") if p.is_file()}
+    train = {s.path for s in read_samples(out / "splits/train.csv")}
+    held_out = {s.path for n in ("val", "test") for s in read_samples(out / f"splits/{n}.csv")}
+    assert extra <= train and extra.isdisjoint(held_out)

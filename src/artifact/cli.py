@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--jpeg-quality", type=int, help="canonical JPEG round trip quality (default 90; 0 off)"
     )
+    train.add_argument(
+        "--extra-train",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="another dataset added to the training split only (repeatable)",
+    )
     train.add_argument("--crops-per-image", type=int, default=1, help="random crops per image per epoch")
     train.add_argument("--seed", type=int, default=1337)
     train.add_argument("--balance", choices=["undersample", "class_weights", "none"], default="undersample")
@@ -162,6 +169,7 @@ def _train_config(args: argparse.Namespace):
         balance=args.balance,
         augment=args.augment,
         crops_per_image=args.crops_per_image,
+        extra_train=args.extra_train,
         architecture=args.architecture,
         stem=args.stem,
         width=args.width,

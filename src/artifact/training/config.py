@@ -37,5 +37,8 @@ class TrainConfig(BaseModel):
     augment: AugmentPreset = "realistic"
     crops_per_image: int = Field(1, ge=1, le=64, description="random crops of each image per epoch")
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    extra_train: list[str] = Field(
+        default_factory=list, description="datasets added to the training split only (never val/test)"
+    )
     max_per_class: int | None = Field(None, ge=1, description="cap training images per class")
     robustness_limit: int = Field(1000, ge=0, description="test images used per robustness check")

@@ -55,6 +55,10 @@ def plan_splits(data: LabelledData, config: TrainConfig) -> Splits:
     train_idx, val_idx = stratified_split(pool_samples, pool_targets, config.val_fraction, config.seed + 1)
     train = [pool_samples[i] for i in train_idx]
     train_targets = [pool_targets[i] for i in train_idx]
+    for extra in config.extra_train:
+        extra_samples, extra_targets = usable_samples(config.task, load_dataset(extra).samples, class_names)
+        train.extend(extra_samples)
+        train_targets.extend(extra_targets)
     if config.balance == "undersample":
         keep = undersample(train_targets, config.seed + 2)
         train = [train[i] for i in keep]
