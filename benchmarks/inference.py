@@ -116,6 +116,15 @@ def main() -> None:
         f"end to end (read + decode + canonicalise + predict), one file: median {median:.1f} ms, p95 {p95:.1f} ms"
     )
 
+    from artifact.inference.explain import occlusion_map, overlay_png
+
+    image = Image.open(paths[0]).convert("RGB")
+    heat = timed(lambda: overlay_png(image, occlusion_map(predictor, image)), 10)
+    evaluations = occlusion_map(predictor, image).evaluations
+    print(
+        f"occlusion heatmap + PNG overlay ({evaluations} crops scored): median {statistics.median(heat) * 1e3:.0f} ms, max {max(heat) * 1e3:.0f} ms"
+    )
+
     from artifact.scan import scan_folder
 
     folder = Path(tempfile.mkdtemp())

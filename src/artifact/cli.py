@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_cmd.add_argument("--json", action="store_true", help="print a JSON array")
     inspect_cmd.set_defaults(handler=cmd_inspect)
 
+    explain = commands.add_parser("explain", help="heatmap of where the model sees AI traces")
+    explain.add_argument("image")
+    explain.add_argument("--out", required=True, help="PNG to write")
+    explain.add_argument("--model", help="model directory (default: the bundled model)")
+    explain.set_defaults(handler=cmd_explain)
+
     scan = commands.add_parser("scan", help="analyse every image under a folder")
     scan.add_argument("folder")
     scan.add_argument("--out", required=True, help="report: .csv, .json or .html")
@@ -280,6 +286,28 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             colour = "red" if item["points_to"] == "ai" else "green"
             console.print(f"  [{colour}]{item['strength']} → {item['points_to']}[/]: {item['summary']}")
     return 1 if all(row.get("error") for row in rows) else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import time
+
+    from artifact.errors import UserFacingError
+    from artifact.inference.decode import ImageDecodeError, read_image_file
+    from artifact.inference.explain import occlusion_map, overlay_png
+
+    predictor = _predictor(args.model)
+    try:
+        image = read_image_file(args.image)
+    except ImageDecodeError as exc:
+        raise UserFacingError(f"{args.image}: {exc.message}") from exc
+    started = time.perf_counter()
+    heatmap = occlusion_map(predictor, image)
+    Path(args.out).write_bytes(overlay_png(image, heatmap))
+    console.print(
+        f"P(AI) {heatmap.prob_ai:.3f}; occlusion heatmap ({heatmap.sensitivity.shape[0]}² cells, "
+        f"{heatmap.evaluations} crops scored in {time.perf_counter() - started:.2f} s) -> {args.out}"
+    )
+    return 0
 
 
 def cmd_scan(args: argparse.Namespace) -> int:

@@ -118,6 +118,26 @@ def analysis_image(analysis_id: RowId, user: CurrentUser, session: SessionDep, s
     return image_response(session, store, row.image_sha256)
 
 
+@router.get(
+    "/analyses/{analysis_id}/heatmap",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "PNG overlay"}},
+)
+def analysis_heatmap(
+    analysis_id: RowId, user: CurrentUser, session: SessionDep, store: StoreDep, predictor: PredictorDep
+) -> Response:
+    """Where the model sees AI traces: occlusion sensitivity of P(AI), as a PNG overlay."""
+    from artifact.inference.decode import decode_image
+    from artifact.inference.explain import occlusion_map, overlay_png
+
+    row = crud.get_analysis(session, user=user, analysis_id=analysis_id)
+    if row is None:
+        raise NotFound("no such analysis")
+    image = decode_image(store.read(row.image_sha256))
+    png = overlay_png(image, occlusion_map(predictor, image))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
 def image_response(session, store, sha256: str) -> Response:
     from artifact.storage.tables import StoredImage
 

@@ -1,0 +1,51 @@
+"""Occlusion heatmaps with the LiteRT model: faithful to the model, bounded in cost."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artifact.cli import main
+from artifact.data.samples import read_samples
+from artifact.inference.engine import Predictor
+from artifact.inference.explain import occlusion_map, overlay_png
+from tests.api_helpers import assert_error, register, upload
+
+pytestmark = pytest.mark.slow
+
+
+def test_occlusion_measures_the_models_own_response(artbench_run):
+    predictor = Predictor(artbench_run)
+    path = next(s.path for s in read_samples(artbench_run / "splits/test.csv") if s.label == "ai")
+    image = Image.open(path).convert("RGB")
+    heatmap = occlusion_map(predictor, image, max_evaluations=64)
+    assert heatmap.sensitivity.shape == (8, 8) and heatmap.evaluations == 65
+    assert heatmap.prob_ai == pytest.approx(predictor.probabilities([image])[0][1], abs=1e-5)
+    # Some cell must matter to the model (a constant map would explain nothing).
+    assert np.abs(heatmap.sensitivity).max() > 0
+    png = overlay_png(image, heatmap)
+    overlay = Image.open(io.BytesIO(png))
+    assert overlay.format == "PNG" and overlay.size[0] == overlay.size[1]
+
+
+def test_explain_cli_writes_a_png(artbench_run, tmp_path, capsys):
+    path = read_samples(artbench_run / "splits/test.csv")[0].path
+    out = tmp_path / "heat.png"
+    assert main(["explain", path, "--out", str(out), "--model", str(artbench_run)]) == 0
+    assert Image.open(out).format == "PNG"
+    assert "occlusion heatmap" in capsys.readouterr().out
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    assert main(["explain", str(bad), "--out", str(out), "--model", str(artbench_run)]) == 2
+
+
+def test_heatmap_endpoint(client):
+    headers = register(client, "ann")
+    analysis = upload(client, headers).json()
+    response = client.get(f"/v1/analyses/{analysis['id']}/heatmap", headers=headers)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(response.content)).format == "PNG"
+    assert_error(client.get(f"/v1/analyses/{analysis['id']}/heatmap", headers=register(client, "bob")), 404)
