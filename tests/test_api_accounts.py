@@ -102,3 +102,14 @@ def test_rate_limit_per_key_answers_429(service_settings):
         assert int(limited.headers["Retry-After"]) > 0
         # Another principal has its own budget.
         assert client.get("/v1/analyses", headers=register(client, "bob")).status_code == 200
+
+
+def test_closed_registration_is_403(service_settings):
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    settings = service_settings.model_copy(update={"public_registration": False})
+    with TestClient(create_app(settings)) as client:
+        body = {"username": "ann", "email": "ann@example.org", "password": "correct horse"}
+        assert_error(client.post("/v1/auth/register", json=body), 403, "forbidden")
