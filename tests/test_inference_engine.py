@@ -44,19 +44,24 @@ def test_engine_matches_keras_within_1e4(artbench_run, predictor, test_paths):
     assert (engine_probs.argmax(1) == keras_probs.argmax(1)).all()
 
 
-def test_five_crop_card_is_honoured(artbench_run, tmp_path, test_paths):
-    copy = tmp_path / "five"
+def test_crop_mode_of_the_card_is_honoured(artbench_run, tmp_path, test_paths):
+    original = Predictor(artbench_run)
+    other_mode = "center" if original.card.preprocess.crop_mode != "center" else "five"
+    copy = tmp_path / "other"
     shutil.copytree(artbench_run, copy)
     card = json.loads((copy / "model.json").read_text())
-    card["preprocess"]["crop_mode"] = "five"
+    card["preprocess"]["crop_mode"] = other_mode
     (copy / "model.json").write_text(json.dumps(card))
-    centre, five = Predictor(artbench_run), Predictor(copy)
+    changed = Predictor(copy)
     image = Image.open(test_paths[0]).convert("RGB")
-    config = five.card.preprocess
-    crops = five.model.predict(prediction_crops(canonicalize(image, config), config))
-    assert crops.shape[0] == 5
-    np.testing.assert_allclose(five.probabilities([image])[0], crops.mean(0), atol=1e-6)
-    assert not np.allclose(five.probabilities([image]), centre.probabilities([image]), atol=1e-7)
+    for predictor in (original, changed):
+        config = predictor.card.preprocess
+        crops = prediction_crops(canonicalize(image, config), config)
+        assert len(crops) == (1 if config.crop_mode == "center" else 5)
+        np.testing.assert_allclose(
+            predictor.probabilities([image])[0], predictor.model.predict(crops).mean(0), atol=1e-6
+        )
+    assert not np.allclose(changed.probabilities([image]), original.probabilities([image]), atol=1e-7)
 
 
 def test_result_fields_and_verdict_band(predictor, test_paths):

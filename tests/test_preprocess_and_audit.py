@@ -29,7 +29,7 @@ def test_canonicalisation_gives_one_size_whatever_the_source():
 
 def test_prediction_crops_centre_and_five():
     canonical = np.arange(48 * 48 * 3, dtype=np.uint8).reshape(48, 48, 3)
-    center = PreprocessConfig(canonical_size=48, input_size=40)
+    center = PreprocessConfig(canonical_size=48, input_size=40, crop_mode="center")
     five = center.model_copy(update={"crop_mode": "five"})
     assert prediction_crops(canonical, center).shape == (1, 40, 40, 3)
     crops = prediction_crops(canonical, five)

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--task", choices=["binary", "source", "style"], default="binary")
     train.add_argument("--epochs", type=int, default=15)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--image-size", type=int, help="model input side (default 224)")
+    train.add_argument("--image-size", type=int, help="model input side (default 128)")
     train.add_argument("--canonical-size", type=int, help="canonical image side (default 256)")
     train.add_argument("--crop-mode", choices=["center", "five", "grid"], help="crops averaged at prediction")
     train.add_argument(
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--balance", choices=["undersample", "class_weights", "none"], default="undersample")
     train.add_argument("--augment", choices=["none", "flips", "realistic", "strong"], default="realistic")
     train.add_argument("--architecture", choices=["small_cnn", "residual_cnn"], default="small_cnn")
-    train.add_argument("--stem", choices=["rgb", "highpass"], default="rgb", help="input stem")
+    train.add_argument("--stem", choices=["rgb", "highpass"], default="highpass", help="input stem")
     train.add_argument("--width", type=int, default=32, help="filters in the first block")
     train.add_argument("--depth", type=int, default=4, help="downsampling blocks")
     train.add_argument("--learning-rate", type=float, default=1e-3)
@@ -159,6 +159,8 @@ def _train_config(args: argparse.Namespace):
     if args.image_size:
         preprocess["input_size"] = args.image_size
         preprocess["canonical_size"] = max(args.image_size, 256)
+        if args.image_size == preprocess["canonical_size"]:
+            preprocess["crop_mode"] = "center"  # one crop covers the whole image
     if args.canonical_size:
         preprocess["canonical_size"] = args.canonical_size
     if args.jpeg_quality is not None:

@@ -26,8 +26,8 @@ class PreprocessConfig(BaseModel):
         256, ge=16, description="shorter side resized to this, then centre-cropped square"
     )
     jpeg_quality: int = Field(90, ge=0, le=100, description="JPEG round-trip quality; 0 disables it")
-    input_size: int = Field(224, ge=16, description="side of the square crop the model sees")
-    crop_mode: CropMode = Field("center", description="crops averaged at prediction time")
+    input_size: int = Field(128, ge=16, description="side of the square crop the model sees")
+    crop_mode: CropMode = Field("five", description="crops averaged at prediction time")
     resample: Literal["bicubic"] = "bicubic"
 
     def model_post_init(self, __context: object) -> None:

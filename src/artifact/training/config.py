@@ -28,7 +28,7 @@ class TrainConfig(BaseModel):
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.15, gt=0, lt=1)
     architecture: Architecture = "small_cnn"
-    stem: Stem = "rgb"
+    stem: Stem = "highpass"
     width: int = Field(32, ge=4)
     depth: int = Field(4, ge=1, le=7)
     dropout: float = Field(0.3, ge=0, lt=1)
