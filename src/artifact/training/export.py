@@ -6,7 +6,9 @@ images and must agree with the Keras model; the agreement goes into the card.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 from datetime import UTC, datetime
@@ -63,7 +65,9 @@ def export_run(run_dir: str | Path, quantize: Quantize = "none", verify_images: 
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     # Only builtin ops: the exported model must run on a LiteRT-only install.
-    tflite_bytes = converter.convert()
+    # Keras prints the whole traced signature while converting; keep the console readable.
+    with contextlib.redirect_stdout(io.StringIO()):
+        tflite_bytes = converter.convert()
     staging = run.tflite.with_suffix(".tflite.tmp")
     staging.write_bytes(tflite_bytes)
     try:
