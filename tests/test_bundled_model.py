@@ -29,7 +29,12 @@ def test_bundled_card_and_report_describe_training_data_metrics_and_limits():
     assert 0 <= card["metrics"]["roc_auc"] <= 1
     assert card["export"]["verification"]["label_agreement"] >= 0.995
     assert card["limitations"]
-    for name in ("confusion_matrix.png", "classification_report.txt", "metrics.json", "on-human-paintings/metrics.json"):
+    for name in (
+        "confusion_matrix.png",
+        "classification_report.txt",
+        "metrics.json",
+        "on-human-paintings/metrics.json",
+    ):
         assert (folder / "report" / name).is_file(), name
 
 

@@ -30,7 +30,7 @@ class Heatmap:
     evaluations: int
 
 
-def occlusion_map(predictor: Predictor, image: Image.Image, max_evaluations: int = 256) -> Heatmap:
+def occlusion_map(predictor: Predictor, image: Image.Image, max_evaluations: int = 192) -> Heatmap:
     """Occlusion sensitivity of P(AI) over the canonical image of ``image``."""
     if not predictor.card.detects_ai:
         raise ValueError("heatmaps explain P(AI); this model does not detect AI")
