@@ -7,9 +7,10 @@ import logging
 
 from artifact.provenance.evidence import Evidence
 from artifact.provenance.metadata import metadata_evidence
+from artifact.provenance.watermark import watermark_evidence
 
 log = logging.getLogger(__name__)
-COLLECTORS = (metadata_evidence,)
+COLLECTORS = (metadata_evidence, watermark_evidence)
 
 
 def collect_evidence(data: bytes) -> list[Evidence]:
