@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from artifact import __version__
@@ -67,6 +70,14 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     def body_limit(path: str) -> int:
         files = settings.batch_limit if path.endswith("/batch") else 1
         return settings.max_upload_bytes * files + MULTIPART_OVERHEAD
+
+    static = Path(__file__).parent / "static"
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        """The web page: everything it needs is served from here, nothing from outside."""
+        return FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

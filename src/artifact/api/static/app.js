@@ -1,0 +1,316 @@
+// ArtiFact's web page: plain JavaScript against the /v1 API, nothing loaded from outside.
+"use strict";
+
+const VERDICT_WORDS = {
+  ai: "Likely AI-generated",
+  human: "Likely made by a person",
+  uncertain: "Uncertain — the model cannot tell",
+};
+let token = sessionStorage.getItem("artifact-token");
+
+const $ = (selector, root = document) => root.querySelector(selector);
+
+function showMessage(text, ok = false) {
+  const box = $("#message");
+  box.textContent = text;
+  box.className = ok ? "ok" : "";
+  box.hidden = !text;
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    if (body.error) {
+      const details = (body.error.details || []).map((d) => `${d.loc.slice(-1)[0]}: ${d.msg}`).join("; ");
+      return details ? `${body.error.message} (${details})` : body.error.message;
+    }
+  } catch (_) { /* not JSON */ }
+  return `the server answered ${response.status}`;
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  if (response.status === 401 && token) {
+    signOut();
+    throw new Error("your session has ended; please sign in again");
+  }
+  if (!response.ok) throw new Error(await errorText(response));
+  return response;
+}
+
+async function imageUrl(path) {
+  const blob = await (await api(path)).blob();
+  return URL.createObjectURL(blob);
+}
+
+function upload(path, form, onProgress) {
+  // XMLHttpRequest rather than fetch: it reports upload progress.
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", path);
+    request.setRequestHeader("Authorization", `Bearer ${token}`);
+    request.upload.onprogress = (event) => event.lengthComputable && onProgress(100 * event.loaded / event.total);
+    request.onload = async () => {
+      const response = new Response(request.responseText, { status: request.status });
+      if (request.status >= 200 && request.status < 300) resolve(JSON.parse(request.responseText));
+      else reject(new Error(await errorText(response)));
+    };
+    request.onerror = () => reject(new Error("the upload failed: is the server running?"));
+    request.send(form);
+  });
+}
+
+// ---- views -------------------------------------------------------------------------------
+function show(view) {
+  document.querySelectorAll("main > section").forEach((section) => { section.hidden = section.id !== `view-${view}`; });
+  document.querySelectorAll("#nav [data-view]").forEach((button) => {
+    if (button.dataset.view === view) button.setAttribute("aria-current", "page");
+    else button.removeAttribute("aria-current");
+  });
+  showMessage("");
+  if (view === "gallery") loadGallery();
+  if (view === "history") loadHistory();
+  if (view === "account") loadAccount();
+}
+
+function signIn(newToken) {
+  token = newToken;
+  sessionStorage.setItem("artifact-token", token);
+  $("#nav").hidden = false;
+  show("analyse");
+}
+
+function signOut() {
+  token = null;
+  sessionStorage.removeItem("artifact-token");
+  $("#nav").hidden = true;
+  show("auth");
+}
+
+// ---- result card ---------------------------------------------------------------------------
+function newCard(title) {
+  const card = $("#card-template").content.firstElementChild.cloneNode(true);
+  $(".card-title", card).textContent = title;
+  return card;
+}
+
+function fillCard(card, analysis, imagePath) {
+  const verdict = $(".verdict", card);
+  verdict.textContent = analysis.verdict ? VERDICT_WORDS[analysis.verdict] : `Predicted: ${analysis.label}`;
+  verdict.className = `verdict ${analysis.verdict || ""}`;
+  const bar = $(".bar", card);
+  if (analysis.prob_ai !== null) {
+    const [low, high] = analysis.uncertain_band || [analysis.threshold, analysis.threshold];
+    $(".band", card).style.left = `${100 * low}%`;
+    $(".band", card).style.width = `${100 * (high - low)}%`;
+    $(".marker", card).style.left = `${100 * analysis.prob_ai}%`;
+    bar.setAttribute("aria-label", `probability of AI ${Math.round(100 * analysis.prob_ai)} percent; uncertain between ${Math.round(100 * low)} and ${Math.round(100 * high)} percent`);
+    $(".numbers", card).textContent = `P(AI) = ${analysis.prob_ai.toFixed(3)} · uncertain band ${low.toFixed(2)}–${high.toFixed(2)}`;
+  } else bar.hidden = true;
+  if (analysis.verdict_reason && analysis.verdict !== analysis.model_verdict) {
+    $(".numbers", card).textContent += ` · decided by evidence: ${analysis.verdict_reason}`;
+  }
+  const list = $(".evidence", card);
+  list.replaceChildren();
+  if (!analysis.evidence.length) {
+    const item = document.createElement("li");
+    item.textContent = "No provenance evidence in the file (which says nothing either way).";
+    list.append(item);
+  }
+  for (const evidence of analysis.evidence) {
+    const item = document.createElement("li");
+    item.textContent = `${evidence.strength} evidence of ${evidence.points_to === "ai" ? "AI" : "human"} work: ${evidence.summary}`;
+    list.append(item);
+  }
+  $(".model", card).textContent = `model ${analysis.model.name} (${analysis.model.sha256.slice(0, 12)}…)`;
+  imageUrl(imagePath || analysis.image_url).then((url) => { $(".picture img", card).src = url; }).catch(() => {});
+  const toggle = $(".toggle-heat", card);
+  const heat = $(".heat", card);
+  toggle.hidden = analysis.prob_ai === null;
+  toggle.onclick = async () => {
+    if (!heat.src) {
+      toggle.disabled = true;
+      toggle.textContent = "Computing heatmap…";
+      try { heat.src = await imageUrl(`/v1/analyses/${analysis.id}/heatmap`); }
+      catch (error) { showMessage(`Heatmap: ${error.message}`); }
+      toggle.disabled = false;
+    }
+    heat.hidden = !heat.hidden;
+    toggle.setAttribute("aria-pressed", String(!heat.hidden));
+    toggle.textContent = heat.hidden ? "Show heatmap" : "Hide heatmap";
+  };
+}
+
+async function analyseFiles(files) {
+  for (const file of files) {
+    const card = newCard(file.name);
+    $("#results").prepend(card);
+    const progress = $(".progress", card);
+    progress.hidden = false;
+    const form = new FormData();
+    form.append("file", file);
+    try {
+      const analysis = await upload("/v1/analyze", form, (percent) => { $("progress", card).value = percent; });
+      progress.hidden = true;
+      fillCard(card, analysis);
+    } catch (error) {
+      progress.hidden = true;
+      $(".bar", card).hidden = true;
+      const verdict = $(".verdict", card);
+      verdict.className = "verdict error";
+      verdict.textContent = `Could not analyse this file: ${error.message}`;
+    }
+  }
+}
+
+// ---- gallery, history, account -----------------------------------------------------------
+async function loadGallery() {
+  const verdict = $("#gallery-filter").value;
+  try {
+    const page = await (await api(`/v1/artworks?limit=200${verdict ? `&verdict=${verdict}` : ""}`)).json();
+    $("#gallery-count").textContent = `${page.count} artwork${page.count === 1 ? "" : "s"}`;
+    const list = $("#gallery");
+    list.replaceChildren();
+    for (const artwork of page.data) {
+      const item = document.createElement("li");
+      const image = document.createElement("img");
+      image.alt = `${artwork.title} by ${artwork.artist}`;
+      imageUrl(artwork.image_url).then((url) => { image.src = url; }).catch(() => {});
+      const title = document.createElement("p");
+      title.innerHTML = `<strong></strong><br><span></span>`;
+      title.querySelector("strong").textContent = artwork.title;
+      title.querySelector("span").textContent = artwork.artist;
+      const badge = document.createElement("span");
+      const word = artwork.analysis.verdict || "";
+      badge.className = `badge ${word}`;
+      badge.textContent = word;
+      const open = document.createElement("button");
+      open.type = "button";
+      open.textContent = "Open";
+      open.onclick = () => openArtwork(artwork);
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "Delete";
+      remove.onclick = () => deleteArtwork(artwork);
+      item.append(image, title, badge, " ", open, " ", remove);
+      list.append(item);
+    }
+  } catch (error) { showMessage(error.message); }
+}
+
+function openArtwork(artwork) {
+  const card = newCard(`${artwork.title} — ${artwork.artist}`);
+  fillCard(card, artwork.analysis, artwork.image_url);
+  $("#artwork-detail").replaceChildren(card);
+  card.scrollIntoView({ behavior: "smooth" });
+}
+
+async function deleteArtwork(artwork) {
+  if (!confirm(`Delete “${artwork.title}” from the gallery? Its analysis stays in the history.`)) return;
+  try {
+    await api(`/v1/artworks/${artwork.id}`, { method: "DELETE" });
+    $("#artwork-detail").replaceChildren();
+    showMessage(`Deleted “${artwork.title}”.`, true);
+    loadGallery();
+  } catch (error) { showMessage(error.message); }
+}
+
+async function loadHistory() {
+  try {
+    const page = await (await api("/v1/analyses?limit=200")).json();
+    const list = $("#history");
+    list.replaceChildren();
+    for (const analysis of page.data) {
+      const item = document.createElement("li");
+      const when = new Date(analysis.created_at).toLocaleString();
+      item.textContent = `${when} — ${analysis.filename || "(unnamed)"}: ${VERDICT_WORDS[analysis.verdict] || analysis.label}` +
+        (analysis.prob_ai !== null ? ` (P(AI) ${analysis.prob_ai.toFixed(2)})` : "");
+      list.append(item);
+    }
+    if (!page.count) list.innerHTML = "<li>No analyses yet.</li>";
+  } catch (error) { showMessage(error.message); }
+}
+
+async function loadAccount() {
+  try {
+    const me = await (await api("/v1/auth/me")).json();
+    $("#whoami").textContent = `Signed in as ${me.username} (${me.role}).`;
+    const keys = await (await api("/v1/api-keys")).json();
+    const list = $("#keys");
+    list.replaceChildren();
+    for (const key of keys.data) {
+      const item = document.createElement("li");
+      item.textContent = `${key.name} — ${key.prefix}… ${key.revoked_at ? "(revoked)" : ""} `;
+      if (!key.revoked_at) {
+        const revoke = document.createElement("button");
+        revoke.type = "button";
+        revoke.textContent = "Revoke";
+        revoke.onclick = async () => {
+          try { await api(`/v1/api-keys/${key.id}`, { method: "DELETE" }); loadAccount(); }
+          catch (error) { showMessage(error.message); }
+        };
+        item.append(revoke);
+      }
+      list.append(item);
+    }
+  } catch (error) { showMessage(error.message); }
+}
+
+// ---- wiring --------------------------------------------------------------------------------
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("#nav [data-view]").forEach((button) => { button.onclick = () => show(button.dataset.view); });
+  $("#logout").onclick = signOut;
+
+  $("#login-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(event.target));
+    try {
+      const body = await (await api("/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data) })).json();
+      signIn(body.access_token);
+    } catch (error) { showMessage(`Sign-in failed: ${error.message}`); }
+  };
+  $("#register-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(event.target));
+    try {
+      await api("/v1/auth/register", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data) });
+      const body = await (await api("/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: data.username, password: data.password }) })).json();
+      signIn(body.access_token);
+    } catch (error) { showMessage(`Registration failed: ${error.message}`); }
+  };
+
+  const zone = $("#dropzone");
+  const input = $("#analyse-files");
+  input.onchange = () => { analyseFiles([...input.files]); input.value = ""; };
+  zone.onkeydown = (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); input.click(); } };
+  zone.ondragover = (event) => { event.preventDefault(); zone.classList.add("over"); };
+  zone.ondragleave = () => zone.classList.remove("over");
+  zone.ondrop = (event) => { event.preventDefault(); zone.classList.remove("over"); analyseFiles([...event.dataTransfer.files]); };
+
+  $("#artwork-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    try {
+      await upload("/v1/artworks", form, () => {});
+      event.target.reset();
+      showMessage("Artwork submitted and analysed.", true);
+      loadGallery();
+    } catch (error) { showMessage(`Could not submit the artwork: ${error.message}`); }
+  };
+  $("#gallery-filter").onchange = loadGallery;
+
+  $("#key-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(event.target));
+    try {
+      const key = await (await api("/v1/api-keys", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data) })).json();
+      $("#new-key code").textContent = key.key;
+      $("#new-key").hidden = false;
+      loadAccount();
+    } catch (error) { showMessage(error.message); }
+  };
+
+  if (token) signIn(token); else show("auth");
+});

@@ -1,0 +1,135 @@
+"""The web page in a real headless Chromium (Debian's), driven by Playwright, against the real server.
+
+Screenshots of the main screens are saved under ``test-artifacts/screens/``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api_helpers import image_bytes
+from tests.test_server_process import Server
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screens"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(tmp_path, artbench_run):
+    server = Server(tmp_path / "data", artbench_run).start()
+    yield server
+    server.stop()
+
+
+def test_a_juror_analyses_builds_the_gallery_and_makes_an_api_key(browser, server, tmp_path):
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    artwork = tmp_path / "sunrise.png"
+    artwork.write_bytes(image_bytes("ai", size=300, fmt="PNG"))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff this is not really a picture")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server.url)
+    page.screenshot(path=SCREENS / "01-sign-in.png")
+
+    # Register (the form signs in straight away).
+    page.get_by_text("New here? Register").click()
+    form = page.locator("#register-form")
+    form.get_by_label("Username").fill("juror1")
+    form.get_by_label("Email").fill("juror1@example.org")
+    form.get_by_label("Password").fill("correct horse")
+    form.get_by_role("button", name="Register").click()
+    page.locator("#view-analyse").wait_for(state="visible")
+
+    # The drop zone is usable by keyboard: Enter opens the file chooser.
+    page.locator("#dropzone").focus()
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files([str(artwork), str(broken)])
+    cards = page.locator("#results .card")
+    good = cards.filter(has_text="sunrise.png")
+    bad = cards.filter(has_text="broken.jpg")
+    good.locator(".verdict").filter(has_text=re.compile("Likely|Uncertain")).wait_for()
+    bad.locator(".verdict").filter(has_text="Could not analyse this file").wait_for()
+    assert (
+        "not an image" in bad.locator(".verdict").inner_text()
+        or "corrupt" in bad.locator(".verdict").inner_text()
+    )
+    assert "P(AI) =" in good.locator(".numbers").inner_text()
+    marker_left = good.locator(".marker").evaluate("el => el.style.left")
+    assert marker_left.endswith("%")
+    good.get_by_role("button", name="Show heatmap").click()
+    good.locator("img.heat").wait_for(state="visible")
+    assert good.locator("img.heat").get_attribute("src").startswith("blob:")
+    assert good.get_by_role("button", name="Hide heatmap").get_attribute("aria-pressed") == "true"
+    page.screenshot(path=SCREENS / "02-analysis-with-heatmap.png", full_page=True)
+
+    # The gallery: submit, filter, open, delete.
+    page.get_by_role("button", name="Gallery").click()
+    gallery_form = page.locator("#artwork-form")
+    gallery_form.get_by_label("Title").fill("Sunrise")
+    gallery_form.get_by_label("Artist").fill("A. Painter")
+    gallery_form.get_by_label("Image").set_input_files(str(artwork))
+    gallery_form.get_by_role("button", name="Submit artwork").click()
+    page.locator("#gallery li").filter(has_text="Sunrise").wait_for()
+    verdict = page.locator("#gallery li .badge").first.inner_text()
+    page.screenshot(path=SCREENS / "03-gallery.png", full_page=True)
+    page.locator("#gallery-filter").select_option(verdict)
+    page.locator("#gallery-count").filter(has_text="1 artwork").wait_for()
+    other = next(v for v in ("ai", "human", "uncertain") if v != verdict)
+    page.locator("#gallery-filter").select_option(other)
+    page.locator("#gallery-count").filter(has_text="0 artworks").wait_for()
+    page.locator("#gallery-filter").select_option("")
+    page.locator("#gallery li").get_by_role("button", name="Open").click()
+    page.locator("#artwork-detail .card").filter(has_text="Sunrise — A. Painter").wait_for()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#gallery li").get_by_role("button", name="Delete").click()
+    page.locator("#gallery-count").filter(has_text="0 artworks").wait_for()
+
+    # History and the account page: an API key, shown once, works from a plain HTTP client.
+    page.get_by_role("button", name="History").click()
+    page.locator("#history li").filter(has_text="sunrise.png").first.wait_for()
+    page.get_by_role("button", name="Account").click()
+    page.get_by_role("button", name="Create API key").click()
+    page.locator("#new-key").wait_for(state="visible")
+    key = page.locator("#new-key code").inner_text()
+    assert key.startswith("afk_")
+    page.screenshot(path=SCREENS / "04-account.png", full_page=True)
+    listed = httpx.get(f"{server.url}/v1/analyses", headers={"X-API-Key": key})
+    assert listed.status_code == 200 and listed.json()["count"] == 2
+    page.locator("#keys li").get_by_role("button", name="Revoke").click()
+    page.locator("#keys li").filter(has_text="(revoked)").wait_for()
+    assert httpx.get(f"{server.url}/v1/analyses", headers={"X-API-Key": key}).status_code == 401
+    page.close()
+
+
+def test_phone_sized_screen_and_errors_in_words(browser, server):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(server.url)
+    page.locator("#login-form").get_by_label("Username").fill("nobody")
+    page.locator("#login-form").get_by_label("Password").fill("wrong password")
+    page.locator("#login-form").get_by_role("button", name="Sign in").click()
+    page.locator("#message").filter(has_text="Sign-in failed: wrong username or password").wait_for()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENS / "05-phone-sign-in-error.png", full_page=True)
+    page.close()
