@@ -265,13 +265,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from artifact.config import get_settings
     from artifact.inference.decode import ImageDecodeError, read_limited_bytes
     from artifact.provenance import collect_evidence
 
     rows = []
     for path in args.images:
         try:
-            evidence = [e.to_dict() for e in collect_evidence(read_limited_bytes(path))]
+            anchors = get_settings().c2pa_trust_anchors_pem()
+            evidence = [e.to_dict() for e in collect_evidence(read_limited_bytes(path), anchors)]
             rows.append({"path": path, "evidence": evidence})
         except ImageDecodeError as exc:
             rows.append({"path": path, "error": exc.message, "error_code": exc.code})

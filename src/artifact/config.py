@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 120
     page_limit_max: int = 200
     public_registration: bool = True
+    c2pa_trust_anchors: Path | None = Field(
+        None, description="PEM file of CA certificates trusted for C2PA camera-capture claims"
+    )
+
+    def c2pa_trust_anchors_pem(self) -> str | None:
+        return self.c2pa_trust_anchors.read_text() if self.c2pa_trust_anchors else None
 
     @property
     def resolved_database_url(self) -> str:

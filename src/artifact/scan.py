@@ -46,7 +46,7 @@ def analyse_path(predictor, path: str, thumbnails: bool) -> dict:
         return {"path": path, "error": exc.message, "error_code": exc.code}
     except OSError as exc:
         return {"path": path, "error": f"cannot read file: {exc.strerror or exc}", "error_code": "io_error"}
-    evidence = collect_evidence(data)
+    evidence = collect_evidence(data, _trust_anchors())
     decision = apply_policy(result.verdict, evidence)
     row = {
         "path": path,
@@ -65,6 +65,12 @@ def analyse_path(predictor, path: str, thumbnails: bool) -> dict:
 
         row["thumbnail"] = thumbnail_data_uri(path)
     return row
+
+
+def _trust_anchors() -> str | None:
+    from artifact.config import get_settings
+
+    return get_settings().c2pa_trust_anchors_pem()
 
 
 def _init_worker(model_dir: str) -> None:

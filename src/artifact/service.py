@@ -48,12 +48,13 @@ def analyse_image(
     store: ImageStore,
     limits: DecodeLimits,
     artwork: ArtworkFields | None = None,
+    c2pa_trust_anchors: str | None = None,
 ) -> tuple[Analysis, Artwork | None]:
     """Run the whole path for one upload; raises ``ImageDecodeError`` before writing anything."""
     started = time.perf_counter()
     image = decode_image(data, limits)
     prediction = predictor.predict_images([image], [hashlib.sha256(data).hexdigest()])[0]
-    evidence = collect_evidence(data)
+    evidence = collect_evidence(data, c2pa_trust_anchors)
     decision = apply_policy(prediction.verdict, evidence)
     elapsed_ms = (time.perf_counter() - started) * 1000  # decode + model + provenance
     with _store_lock:

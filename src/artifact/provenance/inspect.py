@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from artifact.provenance.content_credentials import content_credentials_evidence
 from artifact.provenance.evidence import Evidence
 from artifact.provenance.metadata import metadata_evidence
 from artifact.provenance.watermark import watermark_evidence
@@ -13,11 +14,14 @@ log = logging.getLogger(__name__)
 COLLECTORS = (metadata_evidence, watermark_evidence)
 
 
-def collect_evidence(data: bytes) -> list[Evidence]:
+def collect_evidence(data: bytes, c2pa_trust_anchors: str | None = None) -> list[Evidence]:
+    """All evidence in ``data``. ``c2pa_trust_anchors``: PEM certificates whose C2PA signatures
+    the operator trusts (only those make a camera-capture claim count)."""
     found: list[Evidence] = []
-    for collector in COLLECTORS:
+    collectors = [*COLLECTORS, lambda blob: content_credentials_evidence(blob, c2pa_trust_anchors)]
+    for collector in collectors:
         try:
             found.extend(collector(data))
         except Exception:  # noqa: BLE001 - evidence is best effort by design
-            log.exception("provenance collector %s failed", collector.__name__)
+            log.exception("provenance collector %s failed", getattr(collector, "__name__", collector))
     return found

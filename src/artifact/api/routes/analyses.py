@@ -41,6 +41,7 @@ def run_analysis(
     analysis, work = analyse_image(
         data, filename=filename, user_id=user.id, predictor=predictor,
         sessions=request.app.state.writer_sessions, store=store, limits=limits_of(settings), artwork=artwork,
+        c2pa_trust_anchors=settings.c2pa_trust_anchors_pem(),
     )  # fmt: skip
     request.app.state.metrics.analyses.labels(analysis.verdict or analysis.label).inc()
     return analysis, work
