@@ -55,3 +55,21 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
         assert body["error"]["code"] == code, body
     assert "Traceback" not in response.text
     return body["error"]
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body, CRC."""
+    import zlib
+
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
+def png_bomb(side: int) -> bytes:
+    """A valid PNG header claiming side x side RGB pixels, with almost no data behind it."""
+    import zlib
+
+    header = side.to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    idat = zlib.compress(b"\0" * 1000)
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    )

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from PIL import Image
 
-from tests.api_helpers import assert_error, image_bytes, register, upload
+from tests.api_helpers import assert_error, image_bytes, png_bomb, register, upload
 from tests.test_inference_decode import encode, gradient
 
 pytestmark = pytest.mark.slow
@@ -92,18 +92,7 @@ def test_empty_file_and_missing_field(client):
 
 
 def test_decompression_bomb_is_refused(client):
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
-
-    header = (60_000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
-    bomb = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 100))
-        + chunk(b"IEND", b"")
-    )
+    bomb = png_bomb(60_000)
     assert_error(upload(client, register(client, "ann"), bomb, "bomb.png"), 413, "too_many_pixels")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import zlib
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from artifact.inference.decode import (
     UnsupportedFormatError,
     decode_image,
 )
+from tests.api_helpers import png_bomb
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -130,19 +130,8 @@ def test_byte_limit_is_checked_before_decoding():
 
 
 def test_decompression_bomb_is_refused_before_allocation():
-    # A valid PNG header claiming 100,000 x 100,000 pixels, with almost no data.
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
-
-    header = (100_000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
-    bomb = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
-        + chunk(b"IEND", b"")
-    )
     with pytest.raises(TooManyPixelsError, match="pixels"):
-        decode_image(bomb)
+        decode_image(png_bomb(100_000))
 
 
 VALID = [encode(gradient((24, 24)), fmt) for fmt in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")]

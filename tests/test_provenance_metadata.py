@@ -13,6 +13,7 @@ from PIL.PngImagePlugin import PngInfo
 from artifact.provenance import apply_policy, collect_evidence
 from artifact.provenance.evidence import Evidence
 from artifact.provenance.png_text import read_png_text
+from tests.api_helpers import png_chunk
 
 A1111 = "a castle at dawn, oil painting\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512"
 XMP = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -73,8 +74,7 @@ def test_text_chunks_after_the_image_data_and_giant_compressed_chunks_are_read()
     iend = data.rindex(b"IEND") - 4
     text = A1111 + "\n" + "x" * 3_000_000  # expands far past Pillow's 1 MB text limit
     body = b"parameters\0\0" + zlib.compress(text.encode("latin-1"))
-    chunk = len(body).to_bytes(4, "big") + b"zTXt" + body + zlib.crc32(b"zTXt" + body).to_bytes(4, "big")
-    late = data[:iend] + chunk + data[iend:]
+    late = data[:iend] + png_chunk(b"zTXt", body) + data[iend:]
     assert read_png_text(late)["parameters"].startswith("a castle")
     assert kinds(late) == [("generator_metadata", "strong", "ai")]
 
