@@ -134,17 +134,47 @@ def artbench_run(artbench_root, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture
-def service_settings(tmp_path, artbench_run):
-    """Settings for a service on a fresh data directory with the tiny real model."""
+# Set (as .ci/run does) to a PostgreSQL server URL to run every service test on PostgreSQL too,
+# each test in a database of its own, e.g. postgresql+psycopg://artifact:artifact@127.0.0.1/postgres
+POSTGRES_ADMIN_URL = os.environ.get("ARTIFACT_TEST_POSTGRES")
+DATABASES = ["sqlite", "postgresql"] if POSTGRES_ADMIN_URL else ["sqlite"]
+
+
+@pytest.fixture(params=DATABASES)
+def service_settings(request, tmp_path, artbench_run):
+    """Settings for a service on a fresh data directory (and database) with the tiny real model."""
     from artifact.config import Settings
 
+    database_url = None
+    if request.param == "postgresql":
+        database_url = _fresh_postgres_database(request)
     return Settings(
         data_dir=tmp_path / "service",
+        database_url=database_url,
         model_dir=artbench_run,
         secret_key="test-secret-key-of-sufficient-length-123",
         rate_limit_per_minute=1000,
     )
+
+
+def _fresh_postgres_database(request) -> str:
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"artifact_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture

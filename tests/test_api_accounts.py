@@ -80,6 +80,8 @@ def test_users_see_only_their_own_rows_and_admins_see_all(client, service_settin
     args = ["users", "create", "root", "--email", "root@example.org", "--admin", "--password-stdin",
             "--data-dir", str(service_settings.data_dir)]  # fmt: skip
     monkeypatch.setenv("ARTIFACT_SECRET_KEY", service_settings.secret_key)
+    if service_settings.database_url:
+        monkeypatch.setenv("ARTIFACT_DATABASE_URL", service_settings.database_url)
     assert main(args) == 0
     admin = login(client, "root", "admin password")
     assert client.get("/v1/auth/me", headers=admin).json()["role"] == "admin"
