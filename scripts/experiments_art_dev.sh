@@ -15,8 +15,13 @@ m = json.load(open(sys.argv[1] + "/report/metrics.json"))
 print(sys.argv[1], "acc", m["accuracy"], "auc", m.get("roc_auc"), "robust", m["robustness"])
 PY
 }
-run e1_crop128_five --image-size 128 --canonical-size 256 --crop-mode five
-run e2_full224 --image-size 224 --canonical-size 256
-run e3_full128 --image-size 128 --canonical-size 128
-run e4_crop128_five_flips --image-size 128 --canonical-size 256 --crop-mode five --augment flips
-run e5_residual_crop128_five --image-size 128 --canonical-size 256 --crop-mode five --architecture residual_cnn
+# Flags are explicit so the runs stay reproducible when defaults change.
+base=(--image-size 128 --canonical-size 256 --crop-mode five)
+run e1_crop128_five "${base[@]}" --stem rgb --augment realistic
+run e6_native512_crop128_five --image-size 128 --canonical-size 512 --crop-mode five --stem rgb
+run e7_highpass_crop128_five "${base[@]}" --stem highpass --augment realistic
+run e9_flips_long "${base[@]}" --stem rgb --augment flips --epochs 30 --patience 8
+run e10_residual "${base[@]}" --stem rgb --architecture residual_cnn
+run e13_full128 --image-size 128 --canonical-size 128 --stem highpass --augment flips
+run e16_extra_human "${base[@]}" --stem highpass --balance class_weights --extra-train "${DATA_EXTRA:-../shared/data/human-paintings}"
+run e17_full128_long --image-size 128 --canonical-size 128 --stem highpass --augment flips --epochs 40 --patience 8

@@ -24,6 +24,7 @@ from artifact.api.uploads import read_upload
 from artifact.inference.decode import DecodeLimits, ImageDecodeError
 from artifact.service import analyse_image
 from artifact.storage import crud
+from artifact.storage.tables import StoredImage
 
 router = APIRouter(prefix="/v1", tags=["analyses"])
 
@@ -140,8 +141,6 @@ def analysis_heatmap(
 
 
 def image_response(session, store, sha256: str) -> Response:
-    from artifact.storage.tables import StoredImage
-
     image = session.get(StoredImage, sha256)
     media = MEDIA_TYPES.get(image.format if image else "", "application/octet-stream")
     return Response(
