@@ -65,11 +65,13 @@ def chroma_u(rgb: np.ndarray, convention: str, swap: bool) -> np.ndarray:
     blue, green, red = (
         (rgb[..., 0], rgb[..., 1], rgb[..., 2]) if swap else (rgb[..., 2], rgb[..., 1], rgb[..., 0])
     )
-    blue, green, red = (c.astype(np.int64) for c in (blue, green, red))
     if convention == "8-bit":
+        # int32 is enough (at most 255 * 16384 + rounding) and twice as fast as int64.
+        blue, green, red = (c.astype(np.int32) for c in (blue, green, red))
         # OpenCV's 14-bit fixed point, rounded, chroma centred at 128.
         luma = (blue * 1868 + green * 9617 + red * 4899 + (1 << 13)) >> 14
         return np.clip(((blue - luma) * 8061 + (128 << 14) + (1 << 13)) >> 14, 0, 255).astype(np.float64)
+    blue, green, red = (c.astype(np.float64) for c in (blue, green, red))
     luma = 0.299 * red + 0.587 * green + 0.114 * blue
     return (blue - luma) * 0.492 + 0.5  # OpenCV's float path centres chroma at 0.5
 
