@@ -28,7 +28,6 @@ class Settings(BaseSettings):
     max_pixels: int = 50_000_000
     batch_limit: int = 16
     rate_limit_per_minute: int = 120
-    page_limit_max: int = 200
     public_registration: bool = True
     c2pa_trust_anchors: Path | None = Field(
         None, description="PEM file of CA certificates trusted for C2PA camera-capture claims"

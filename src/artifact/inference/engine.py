@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -43,12 +43,9 @@ class Prediction:
     uncertain_band: tuple[float, float] | None = None
     width: int = 0
     height: int = 0
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("extra")
-        return data
+        return asdict(self)
 
 
 def bundled_model_dir() -> Path:

@@ -8,7 +8,6 @@ threshold and uncertain band calibrated on the validation split, and a robustnes
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections import defaultdict
 from pathlib import Path
@@ -226,7 +225,3 @@ def _write_predictions(path, samples, y_true, y_pred, probs, class_names) -> Non
                     *[f"{v:.6f}" for v in row],
                 ]
             )
-
-
-def load_metrics(run_dir: str | Path) -> dict:
-    return json.loads(RunDir(Path(run_dir)).metrics.read_text())
