@@ -340,20 +340,26 @@ def _service_env(args: argparse.Namespace) -> None:
         os.environ["ARTIFACT_MODEL_DIR"] = str(Path(args.model).resolve())
 
 
+def _migrated_engine(settings):
+    """A writer engine on the service's database, its data directory created and schema current."""
+    from artifact.storage.database import create_db_engine, migrate
+
+    settings.prepare()
+    engine = create_db_engine(settings.resolved_database_url, writer=True)
+    migrate(engine)
+    return engine
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from artifact.config import Settings
-    from artifact.storage.database import create_db_engine, migrate
 
     _service_env(args)
     settings = Settings()
-    settings.prepare()
     _predictor(str(settings.model_dir) if settings.model_dir else None)  # fail fast, clearly
     # Migrate once here, before workers start, so they never race on the schema.
-    engine = create_db_engine(settings.resolved_database_url, writer=True)
-    migrate(engine)
-    engine.dispose()
+    _migrated_engine(settings).dispose()
     console.print(f"ArtiFact on http://{args.host}:{args.port} (data in {settings.data_dir})")
     uvicorn.run(
         "artifact.api.app:create_app",
@@ -372,7 +378,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     from artifact.config import Settings
     from artifact.errors import UserFacingError
     from artifact.storage import crud
-    from artifact.storage.database import create_db_engine, migrate, session_factory
+    from artifact.storage.database import session_factory
 
     _service_env(args)
     if args.password_stdin:
@@ -381,10 +387,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         password = getpass.getpass("password: ")
     if len(password) < 8:
         raise UserFacingError("the password needs at least 8 characters")
-    settings = Settings()
-    settings.prepare()
-    engine = create_db_engine(settings.resolved_database_url, writer=True)
-    migrate(engine)
+    engine = _migrated_engine(Settings())
     with session_factory(engine).begin() as session:
         if crud.user_exists(session, username=args.username, email=args.email):
             raise UserFacingError(f"user {args.username!r} or email {args.email!r} already exists")

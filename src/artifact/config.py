@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     )
 
     def c2pa_trust_anchors_pem(self) -> str | None:
-        return self.c2pa_trust_anchors.read_text() if self.c2pa_trust_anchors else None
+        return _read_pem(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None
 
     @property
     def resolved_database_url(self) -> str:
@@ -64,6 +64,12 @@ class Settings(BaseSettings):
             except FileExistsError:  # another worker won the race
                 tmp.unlink(missing_ok=True)
         return path.read_text().strip()
+
+
+@lru_cache(maxsize=8)
+def _read_pem(path: Path) -> str:
+    # Read once per process: it is asked for on every analysis.
+    return path.read_text()
 
 
 @lru_cache
