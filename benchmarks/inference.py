@@ -1,6 +1,10 @@
 """LiteRT engine against Keras on the same model and images, plus ``artifact scan`` throughput.
 
-Usage: python benchmarks/inference.py [--run models/default] [--data ../shared/data/art-dev]
+Usage: python benchmarks/inference.py [--run DIR] [--data ../shared/data/art-dev] [--compare DIR ...]
+
+--run defaults to the bundled model. --compare adds other model directories (e.g. the round-1
+CNN: ``git show a6f4164:models/default/model.tflite``, and its model.json, into a folder): for
+each model, side by side, its size, crops per image and LiteRT latency per image (all crops).
 
 --run needs model.tflite and model.keras (a training run directory); without model.keras
 the Keras side is skipped. Prints single-image latency (median, p95), batch throughput and
@@ -58,9 +62,36 @@ def image_paths(data: Path, count: int) -> list[str]:
     return [paths[i % len(paths)] for i in range(count)]
 
 
+def compare_models(model_dirs: list[Path], paths: list[str], repeats: int) -> None:
+    """Per model: file size, crops per image, LiteRT latency for one image's crops together."""
+    from PIL import Image
+
+    from artifact.inference.engine import Predictor
+    from artifact.inference.preprocess import canonicalize, prediction_crops
+
+    print(f"{'model':34s}{'architecture':>20s}{'MB':>7s}{'crops':>7s}{'ms/image':>10s}{'p95':>8s}{'ratio':>7s}")
+    baseline = None
+    for folder in model_dirs:
+        predictor = Predictor(folder)
+        config = predictor.card.preprocess
+        crops = [prediction_crops(canonicalize(Image.open(p).convert("RGB"), config), config) for p in paths]
+        times = []
+        for i in range(repeats):
+            start = time.perf_counter()
+            predictor.model.predict(crops[i % len(crops)])
+            times.append(time.perf_counter() - start)
+        median, p95 = summary(times[1:])
+        baseline = baseline or median
+        size = (predictor.model_dir / "model.tflite").stat().st_size / 1e6
+        architecture = predictor.card.model_extra.get("training", {}).get("architecture", "?")
+        name = f"{predictor.card.name} ({folder})"[:33]
+        print(f"{name:34s}{architecture:>20s}{size:7.2f}{len(crops[0]):7d}{median:10.2f}{p95:8.2f}{median / baseline:7.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--run", default="models/default")
+    parser.add_argument("--run", help="model or run directory (default: the bundled model)")
+    parser.add_argument("--compare", nargs="*", default=[], help="other model directories, side by side")
     parser.add_argument("--data", default="../shared/data/art-dev")
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--scan-images", type=int, default=500)
@@ -71,10 +102,11 @@ def main() -> None:
     from artifact.inference.engine import Predictor
     from artifact.inference.preprocess import canonicalize, prediction_crops
 
-    run = Path(args.run)
-    predictor = Predictor(run)
+    predictor = Predictor(args.run)
+    run = predictor.model_dir
     config = predictor.card.preprocess
     paths = image_paths(Path(args.data), max(args.scan_images, 64))
+    compare_models([run, *map(Path, args.compare)], paths[:20], args.repeats)
     crops = np.concatenate(
         [prediction_crops(canonicalize(Image.open(p).convert("RGB"), config), config)[:1] for p in paths[:32]]
     )

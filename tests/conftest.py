@@ -119,7 +119,7 @@ def shared_dataset(name: str) -> Path:
 
 
 # A tiny model: trains in seconds on the fixtures, still a real CNN and a real export.
-TINY = ["--image-size", "40", "--canonical-size", "48", "--width", "8", "--depth", "2",
+TINY = ["--architecture", "small_cnn", "--image-size", "40", "--canonical-size", "48", "--width", "8", "--depth", "2",
         "--batch-size", "16", "--robustness-limit", "30"]  # fmt: skip
 
 

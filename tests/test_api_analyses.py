@@ -232,3 +232,28 @@ def test_api_returns_evidence_and_lets_strong_evidence_decide(client):
     assert "AI-generated" in body["verdict_reason"]
     plain = upload(client, headers).json()
     assert plain["evidence"] == [] and plain["verdict"] == plain["model_verdict"]
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_an_upload_is_decoded_once(client, monkeypatch, fmt):
+    """The model, the watermark check and the stored format share one decode of the pixels."""
+    from PIL import ImageFile
+
+    loads = []
+    original = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        # A real decode of the upload (the canonical JPEG round trip decodes a 224 px copy).
+        if self._im is None and self.size == (300, 300):
+            loads.append(self.format)
+        return original(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    headers = register(client, f"once{fmt.lower()}")
+    data = image_bytes("ai", size=300, fmt=fmt)
+    loads.clear()
+    response = upload(client, headers, data, name=f"art.{fmt.lower()}")
+    assert response.status_code == 201, response.text
+    assert loads == [fmt]
+    row = client.get(f"/v1/analyses/{response.json()['id']}", headers=headers).json()
+    assert row["image_sha256"] == hashlib.sha256(data).hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from artifact.cli import main
 from artifact.data.samples import read_samples
 
 pytestmark = pytest.mark.slow
-TINY = ["--image-size", "40", "--canonical-size", "48", "--width", "8", "--depth", "2",
+SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
+TINY = ["--architecture", "small_cnn", "--image-size", "40", "--canonical-size", "48", "--width", "8", "--depth", "2",
         "--batch-size", "16", "--robustness-limit", "30"]  # fmt: skip
 
 
@@ -219,10 +221,14 @@ def test_brief_training_on_shared_art_dev_writes_a_complete_run(tmp_path):
     from tests.conftest import shared_dataset
 
     data = shared_dataset("art-dev")
+    weights = SHARED_WEIGHTS / "mobilenet_2_5_224_tf_no_top.h5"
+    if not weights.is_file():
+        pytest.skip(f"{weights} is absent: the shared ImageNet weights are not on this machine")
     out = tmp_path / "art-dev"
     args = ["train", "--data", str(data), "--out", str(out), "--epochs", "1",
-            "--max-per-class", "40", "--image-size", "64", "--canonical-size", "96",
-            "--width", "8", "--robustness-limit", "20"]  # fmt: skip
+            "--architecture", "mobilenet_v1_0.25", "--backbone-weights", str(weights),
+            "--fine-tune-epochs", "1", "--max-per-class", "40", "--image-size", "64",
+            "--canonical-size", "96", "--robustness-limit", "20"]  # fmt: skip
     assert main(args) == 0
     for name in ("config.json", "history.csv", "model.keras", "model.tflite", "model.json",
                  "report/confusion_matrix.png", "report/metrics.json", "report/roc.png"):  # fmt: skip
@@ -250,3 +256,70 @@ def test_extra_training_data_goes_to_the_training_split_only(manifest_root, fold
     train = {s.path for s in read_samples(out / "splits/train.csv")}
     held_out = {s.path for n in ("val", "test") for s in read_samples(out / f"splits/{n}.csv")}
     assert extra <= train and extra.isdisjoint(held_out)
+
+
+def _multi_source_manifest(root: Path, per_source: int = 14) -> Path:
+    """Three human and two AI sources, each with its own size and format, as in the wide set."""
+    from tests.conftest import make_art
+
+    rng = np.random.default_rng(3)
+    rows = []
+    spec = {("human", "wiki", 40, "JPEG"), ("human", "anime", 56, "PNG"), ("human", "photos", 64, "JPEG"),
+            ("ai", "sd", 64, "PNG"), ("ai", "flux", 48, "JPEG")}  # fmt: skip
+    for label, source, size, fmt in sorted(spec):
+        for i in range(per_source):
+            rel = f"{source}/{i}.{fmt.lower()}"
+            (root / source).mkdir(parents=True, exist_ok=True)
+            make_art(label, size, rng).save(root / rel, format=fmt)
+            rows.append({"path": rel, "label": label, "generator": source if label == "ai" else "human",
+                         "style": "", "category": source})  # fmt: skip
+    with (root / "labels.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def test_backbone_run_with_leave_one_source_out_reports_every_source(tmp_path):
+    data = _multi_source_manifest(tmp_path / "multi")
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--architecture", "mobilenet_v1_0.25",
+            "--backbone-weights", "none", "--image-size", "32", "--canonical-size", "32", "--epochs", "2",
+            "--fine-tune-epochs", "1", "--feature-views", "2", "--balance", "source", "--augment", "wide",
+            "--leave-one-source-out", "--loso-min-images", "10", "--robustness-limit", "0",
+            "--batch-size", "16", "--source-weighting", "--keep-features"]  # fmt: skip
+    assert main(args) == 0
+    table = json.loads((out / "leave_one_source_out.json").read_text())
+    assert set(table["sources"]) == {"wiki", "anime", "photos", "sd", "flux"}
+    for source, entry in table["sources"].items():
+        assert entry["label"] == ("ai" if source in ("sd", "flux") else "human")
+        assert 0.0 <= entry["called_ai"] <= 1.0 and entry["images"] > 0 and 0.0 <= entry["roc_auc"] <= 1.0
+    metrics = json.loads((out / "report/metrics.json").read_text())
+    assert metrics["leave_one_source_out"] == table
+    assert set(metrics["per_source"]) == {
+        "wiki (human)",
+        "anime (human)",
+        "photos (human)",
+        "sd (ai)",
+        "flux (ai)",
+    }
+    assert metrics["calibration"]["max_false_ai"] == 0.02
+    card = json.loads((out / "model.json").read_text())
+    assert card["training"]["architecture"] == "mobilenet_v1_0.25"
+    assert card["training"]["fine_tune_epochs"] == 1 and card["training"]["feature_views"] == 2
+    assert card["metrics"]["leave_one_source_out"] == table
+    assert card["export"]["verification"]["max_probability_difference"] < 1e-4
+    history = list(csv.DictReader((out / "history.csv").open()))
+    assert {row["stage"] for row in history} <= {"head", "fine_tune"} and history[0]["stage"] == "head"
+    # Balanced by class and source: equal classes, every source present in training.
+    train = read_samples(out / "splits/train.csv")
+    assert Counter(s.label for s in train)["ai"] == Counter(s.label for s in train)["human"]
+    assert {s.source for s in train} == {"wiki", "anime", "photos", "sd", "flux"}
+    from artifact.training.transfer import load_features
+
+    kept = load_features(out / "features.npz", "train")
+    assert len(kept) == 2 * len(train) and len(kept.arrays) == 4  # two views; cut + three taps
+    from artifact.inference.engine import Predictor
+
+    prediction = Predictor(out).predict_file(data / "sd/0.png")
+    assert 0.0 <= prediction.prob_ai <= 1.0

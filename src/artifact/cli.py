@@ -45,14 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     train = commands.add_parser("train", help="train, evaluate and export a model")
-    train.add_argument("--data", required=True, help="dataset folder (layout detected)")
+    train.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        metavar="PATH",
+        help="dataset folder (layout detected); repeat to read several as one, split together",
+    )
     train.add_argument("--out", required=True, help="run directory to write")
     train.add_argument("--layout", choices=["artbench", "manifest", "folders"])
     train.add_argument("--task", choices=["binary", "source", "style"], default="binary")
     train.add_argument("--epochs", type=int, default=15)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--image-size", type=int, help="model input side (default 128)")
-    train.add_argument("--canonical-size", type=int, help="canonical image side (default 256)")
+    train.add_argument("--image-size", type=int, help="model input side (default 224 backbones, 128 CNNs)")
+    train.add_argument("--canonical-size", type=int, help="canonical image side (default 224 / 256)")
     train.add_argument("--crop-mode", choices=["center", "five", "grid"], help="crops averaged at prediction")
     train.add_argument(
         "--jpeg-quality", type=int, help="canonical JPEG round trip quality (default 90; 0 off)"
@@ -66,9 +72,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--crops-per-image", type=int, default=1, help="random crops per image per epoch")
     train.add_argument("--seed", type=int, default=1337)
-    train.add_argument("--balance", choices=["undersample", "class_weights", "none"], default="undersample")
-    train.add_argument("--augment", choices=["none", "flips", "realistic", "strong"], default="realistic")
-    train.add_argument("--architecture", choices=["small_cnn", "residual_cnn"], default="small_cnn")
+    train.add_argument(
+        "--balance",
+        choices=["undersample", "source", "class_weights", "none"],
+        default="undersample",
+        help="source: classes equal and each class spread evenly over its sources",
+    )
+    train.add_argument(
+        "--augment", choices=["none", "flips", "realistic", "wide", "strong"], default="realistic"
+    )
+    train.add_argument(
+        "--architecture",
+        choices=["mobilenet_v2_1.0", "mobilenet_v2_0.35", "mobilenet_v1_0.25", "small_cnn", "residual_cnn"],
+        default="mobilenet_v2_1.0",
+    )
+    train.add_argument(
+        "--backbone-weights",
+        default="imagenet",
+        metavar="imagenet|PATH|none",
+        help="imagenet: Keras' download; PATH: a weights file; none: random init",
+    )
+    train.add_argument("--no-taps", action="store_true", help="the head sees only the last block")
+    train.add_argument("--head-units", type=int, default=256, help="hidden units of the head (0: linear)")
+    train.add_argument("--fine-tune-epochs", type=int, default=5, help="epochs with the top blocks unfrozen")
+    train.add_argument("--fine-tune-learning-rate", type=float, default=1e-4)
+    train.add_argument("--feature-views", type=int, default=2, help="augmented views cached per image")
+    train.add_argument(
+        "--source-weighting", action="store_true", help="each source of a class weighs the same in the loss"
+    )
+    train.add_argument("--keep-features", action="store_true", help="keep features.npz for head experiments")
+    train.add_argument("--max-per-source", type=int, help="cap images per class and source (before splits)")
+    train.add_argument(
+        "--max-false-ai",
+        type=float,
+        default=0.02,
+        help="threshold: at most this share of validation human art called ai (default 0.02)",
+    )
+    train.add_argument(
+        "--leave-one-source-out", action="store_true", help="retrain with each source held out and score it"
+    )
+    train.add_argument("--loso-min-images", type=int, default=150, help="smallest source held out")
     train.add_argument("--stem", choices=["rgb", "highpass"], default="highpass", help="input stem")
     train.add_argument("--width", type=int, default=32, help="filters in the first block")
     train.add_argument("--depth", type=int, default=4, help="downsampling blocks")
@@ -141,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="dataset tools")
     data_commands = data.add_subparsers(title="data commands")
     inspect = data_commands.add_parser("inspect", help="per-class file statistics and shortcut audit")
-    inspect.add_argument("path")
+    inspect.add_argument("path", nargs="+", help="one or more datasets, read as one")
     inspect.add_argument("--layout", choices=["artbench", "manifest", "folders"])
     inspect.add_argument("--task", choices=["binary", "source", "style"], default="binary")
     inspect.add_argument("--limit", type=int, default=2000, help="images sampled per class")
@@ -156,9 +199,12 @@ def _train_config(args: argparse.Namespace):
     from artifact.training.config import TrainConfig
 
     preprocess = {}
+    if args.architecture not in ("small_cnn", "residual_cnn"):
+        # ImageNet backbones see the whole canonical image at their native 224 px.
+        preprocess = {"canonical_size": 224, "input_size": 224, "crop_mode": "center"}
     if args.image_size:
         preprocess["input_size"] = args.image_size
-        preprocess["canonical_size"] = max(args.image_size, 256)
+        preprocess["canonical_size"] = max(args.image_size, preprocess.get("canonical_size", 256))
         if args.image_size == preprocess["canonical_size"]:
             preprocess["crop_mode"] = "center"  # one crop covers the whole image
     if args.canonical_size:
@@ -179,6 +225,18 @@ def _train_config(args: argparse.Namespace):
         crops_per_image=args.crops_per_image,
         extra_train=args.extra_train,
         architecture=args.architecture,
+        backbone_weights=args.backbone_weights,
+        backbone_taps=not args.no_taps,
+        head_units=args.head_units,
+        fine_tune_epochs=args.fine_tune_epochs,
+        fine_tune_learning_rate=args.fine_tune_learning_rate,
+        feature_views=args.feature_views,
+        source_weighting=args.source_weighting,
+        keep_features=args.keep_features,
+        max_per_source=args.max_per_source,
+        max_false_ai=args.max_false_ai if args.max_false_ai >= 0 else None,
+        leave_one_source_out=args.leave_one_source_out,
+        loso_min_images=args.loso_min_images,
         stem=args.stem,
         width=args.width,
         depth=args.depth,
@@ -429,6 +487,8 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
                 f"{stats['bytes_per_pixel']['median']:.3f}",
             )
         console.print(table)
+        if audit["per_source"]:
+            _print_source_audit(audit["per_source"])
         flagged = [k for k, v in audit["shortcuts"].items() if v["shortcut"]]
         scores = ", ".join(f"{k} {v['balanced_accuracy']:.2f}" for k, v in audit["shortcuts"].items())
         console.print(f"one-split tree balanced accuracy per property: {scores}")
@@ -439,6 +499,32 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
         if audit["unreadable"]:
             console.print(f"[yellow]{len(audit['unreadable'])} unreadable files[/]")
     return 0
+
+
+def _print_source_audit(per_source: dict) -> None:
+    table = Table(title="per source: the best single property against the other classes")
+    for column in ("source", "class", "images", "size (median)", "formats", "best property", "bal. acc."):
+        table.add_column(column)
+    for source, entry in per_source.items():
+        scores = entry.get("vs_other_classes") or {}
+        best = max(scores.items(), key=lambda kv: kv[1]["balanced_accuracy"], default=None)
+        flag = best is not None and best[1]["shortcut"]
+        table.add_row(
+            source,
+            entry["class"],
+            str(entry["images"]),
+            entry["size_median"],
+            ", ".join(f"{k} {v}" for k, v in entry["formats"].items()),
+            best[0] if best else "-",
+            (
+                f"[bold red]{best[1]['balanced_accuracy']:.2f}[/]"
+                if flag
+                else f"{best[1]['balanced_accuracy']:.2f}"
+            )
+            if best
+            else "-",
+        )
+    console.print(table)
 
 
 def _print_metrics(metrics: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artifact.data.layouts import IMAGE_SUFFIXES
-from artifact.inference.decode import ImageDecodeError, read_limited_bytes
+from artifact.inference.decode import ImageDecodeError, decode_upload, read_limited_bytes
 from artifact.provenance import apply_policy, collect_evidence
 from artifact.reports import read_report, write_report
 
@@ -41,12 +42,13 @@ def analyse_path(predictor, path: str, thumbnails: bool) -> dict:
     """One report row: verdict, probability and evidence, or the error that stopped it."""
     try:
         data = read_limited_bytes(path)
-        result = predictor.predict_bytes(data)
+        decoded = decode_upload(data)
+        result = predictor.predict_images([decoded.image], [hashlib.sha256(data).hexdigest()])[0]
     except ImageDecodeError as exc:
         return {"path": path, "error": exc.message, "error_code": exc.code}
     except OSError as exc:
         return {"path": path, "error": f"cannot read file: {exc.strerror or exc}", "error_code": "io_error"}
-    evidence = collect_evidence(data, _trust_anchors())
+    evidence = collect_evidence(data, _trust_anchors(), image=decoded.image)
     decision = apply_policy(result.verdict, evidence)
     row = {
         "path": path,

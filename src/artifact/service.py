@@ -9,17 +9,15 @@ transaction fails, a file this request created and nothing references is removed
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import threading
 import time
 from dataclasses import dataclass
 
-from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from artifact.inference.decode import DecodeLimits, decode_image
+from artifact.inference.decode import DecodeLimits, decode_upload
 from artifact.inference.engine import Prediction, Predictor
 from artifact.provenance import apply_policy, collect_evidence
 from artifact.provenance.evidence import Decision
@@ -52,9 +50,9 @@ def analyse_image(
 ) -> tuple[Analysis, Artwork | None]:
     """Run the whole path for one upload; raises ``ImageDecodeError`` before writing anything."""
     started = time.perf_counter()
-    image = decode_image(data, limits)
-    prediction = predictor.predict_images([image], [hashlib.sha256(data).hexdigest()])[0]
-    evidence = collect_evidence(data, c2pa_trust_anchors)
+    decoded = decode_upload(data, limits)  # the only decode of this upload
+    prediction = predictor.predict_images([decoded.image], [hashlib.sha256(data).hexdigest()])[0]
+    evidence = collect_evidence(data, c2pa_trust_anchors, image=decoded.image)
     decision = apply_policy(prediction.verdict, evidence)
     elapsed_ms = (time.perf_counter() - started) * 1000  # decode + model + provenance
     with _store_lock:
@@ -62,7 +60,7 @@ def analyse_image(
     try:
         with sessions.begin() as session:
             crud.record_image(
-                session, sha256=sha256, fmt=_format_of(data), size=len(data),
+                session, sha256=sha256, fmt=decoded.format, size=len(data),
                 width=prediction.width, height=prediction.height,
             )  # fmt: skip
             analysis = _analysis_row(prediction, decision, user_id, filename, evidence, elapsed_ms)
@@ -107,14 +105,6 @@ def _analysis_row(
         evidence=[e.to_dict() for e in evidence],
         processing_ms=round(elapsed_ms, 2),
     )
-
-
-def _format_of(data: bytes) -> str:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return (image.format or "unknown").lower()
-    except Exception:  # noqa: BLE001 - decoding already succeeded; the format is a label
-        return "unknown"
 
 
 def _remove_if_unreferenced(sha256: str, sessions: sessionmaker[Session], store: ImageStore) -> None:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-AugmentPreset = Literal["none", "flips", "realistic", "strong"]
+AugmentPreset = Literal["none", "flips", "realistic", "wide", "strong"]
 
 
 class AugmentConfig(BaseModel):
@@ -34,6 +34,10 @@ class AugmentConfig(BaseModel):
             return cls()
         if name == "realistic":
             return cls(jpeg_prob=0.5, rescale_prob=0.25, blur_prob=0.15)
+        if name == "wide":
+            # Multi-source data: every other image, whatever its class, is downscaled and
+            # upscaled back, so "upscaled from a small original" is no trait of one source.
+            return cls(jpeg_prob=0.5, rescale_prob=0.5, rescale_min=0.5, blur_prob=0.15)
         if name == "strong":
             return cls(jpeg_prob=0.7, rescale_prob=0.4, blur_prob=0.3, jpeg_quality_min=30)
         raise ValueError(f"unknown augmentation preset {name!r}")

@@ -3,7 +3,8 @@
 - ``artbench``: AI-ArtBench as downloaded from Kaggle: ``train/`` and ``test/`` (possibly
   one level down), each with ``AI_LD_<style>``, ``AI_SD_<style>`` and ``<style>`` folders.
   The AI folders spell ``ukiyo-e``, the human one ``ukiyo_e``.
-- ``manifest``: a ``labels.csv`` with at least ``path,label`` (optionally ``generator,style``).
+- ``manifest``: a ``labels.csv`` with at least ``path,label`` (optionally ``generator,style,split``
+  and ``source`` or ``category``, the collection each image came from).
 - ``folders``: one folder per class, e.g. ``human/`` and ``ai/``; images may sit in
   sub-folders, whose name is then taken as the generator.
 """
@@ -148,8 +149,9 @@ def read_manifest(manifest: Path) -> list[Sample]:
             generator = (row.get("generator") or "").strip() or label
             style = normalise_style(row.get("style") or "")
             split = (row.get("split") or "").strip().lower()
+            source = (row.get("source") or row.get("category") or "").strip()
             path = (manifest.parent / row["path"]).resolve()
-            samples.append(Sample(str(path), label, generator, style, split))
+            samples.append(Sample(str(path), label, generator, style, split, source))
     return samples
 
 

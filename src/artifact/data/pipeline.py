@@ -41,7 +41,7 @@ def make_train_dataset(
     With ``crops_per_image`` > 1 every image appears that many times per epoch, each time
     with another random crop and degradation: small-data training sees more of each image.
     """
-    size, side = preprocess.canonical_size, preprocess.input_size
+    size = preprocess.canonical_size
     read = _reader(pixels, size)
     degrade = _degradation(augment, size)
     labels = tf.constant(np.asarray(targets, dtype=np.int32))
@@ -54,6 +54,44 @@ def make_train_dataset(
     dataset = indices.map(
         lambda i: (degrade(read(i)), tf.gather(labels, i)), num_parallel_calls=AUTOTUNE
     ).batch(batch_size)
+    geometry = _geometry(preprocess, augment, seed)
+    if geometry is not None:
+        dataset = dataset.map(lambda x, y: (geometry(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def make_view_dataset(
+    pixels: np.ndarray,
+    preprocess: PreprocessConfig,
+    augment: AugmentConfig,
+    *,
+    views: int,
+    batch_size: int,
+    seed: int,
+) -> tf.data.Dataset:
+    """``views`` augmented copies of every image, in order, as batches of (index, image).
+
+    Used to cache a frozen backbone's output once per view instead of once per epoch.
+    """
+    size = preprocess.canonical_size
+    read = _reader(pixels, size)
+    degrade = _degradation(augment, size)
+    count = len(pixels) * views
+    dataset = (
+        tf.data.Dataset.range(count)
+        .map(lambda i: i % len(pixels))
+        .map(lambda i: (i, degrade(read(i))), num_parallel_calls=AUTOTUNE, deterministic=True)
+        .batch(batch_size)
+    )
+    geometry = _geometry(preprocess, augment, seed)
+    if geometry is not None:
+        dataset = dataset.map(lambda i, x: (i, geometry(x, training=True)), num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def _geometry(preprocess: PreprocessConfig, augment: AugmentConfig, seed: int):
+    """Random crop to the model input and horizontal flip, as Keras preprocessing layers."""
+    size, side = preprocess.canonical_size, preprocess.input_size
     geometry = []
     if side < size:
         geometry.append(
@@ -61,10 +99,7 @@ def make_train_dataset(
         )
     if augment.flip:
         geometry.append(layers.RandomFlip("horizontal", seed=seed))
-    if geometry:
-        pipeline = tf.keras.Sequential(geometry)
-        dataset = dataset.map(lambda x, y: (pipeline(x, training=True), y), num_parallel_calls=AUTOTUNE)
-    return dataset.prefetch(AUTOTUNE)
+    return tf.keras.Sequential(geometry) if geometry else None
 
 
 def make_eval_dataset(

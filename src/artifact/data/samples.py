@@ -34,6 +34,8 @@ class Sample:
         generator: ``human`` or the generator that made it, when known.
         style: one of :data:`STYLES`, when known.
         official_split: ``train`` or ``test`` when the dataset ships its own split.
+        source: the collection the image came from (a manifest's ``source`` or
+            ``category`` column); every source has its own size and compression signature.
     """
 
     path: str
@@ -41,6 +43,12 @@ class Sample:
     generator: str = ""
     style: str = ""
     official_split: str = ""
+    source: str = ""
+
+
+def source_of(sample: Sample) -> str:
+    """The sample's source, falling back to its generator (or label) where none is recorded."""
+    return sample.source or sample.generator or sample.label
 
 
 def write_samples(samples: list[Sample], path: Path) -> None:

@@ -14,19 +14,19 @@ def stratified_split(
 ) -> tuple[list[int], list[int]]:
     """Split indices into (kept, held_out), stratified by class and generator.
 
-    Strata are (target, generator) so that every generator is represented on both
-    sides; a stratum too small to split falls back to its class alone.
+    Strata are (target, source, generator) so that every generator and every source is
+    represented on both sides; a stratum too small to split falls back to its class alone.
     """
     if not 0 < fraction < 1:
         raise ValueError("fraction must be between 0 and 1")
     rng = np.random.default_rng(seed)
-    strata: dict[tuple[int, str], list[int]] = {}
+    strata: dict[tuple[int, str, str], list[int]] = {}
     for index, (sample, target) in enumerate(zip(samples, targets, strict=True)):
-        strata.setdefault((target, sample.generator), []).append(index)
+        strata.setdefault((target, sample.source, sample.generator), []).append(index)
     # Merge strata with fewer than two members into a per-class remainder.
     merged: dict[object, list[int]] = {}
-    for (target, generator), members in strata.items():
-        key = (target, generator) if len(members) >= 2 else ("rest", target)
+    for (target, source, generator), members in strata.items():
+        key = (target, source, generator) if len(members) >= 2 else ("rest", target)
         merged.setdefault(key, []).extend(members)
     kept, held = [], []
     for key in sorted(merged, key=str):

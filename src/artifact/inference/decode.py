@@ -95,8 +95,21 @@ def read_image_file(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> 
     return decode_image(read_limited_bytes(path, limits), limits)
 
 
+@dataclass(frozen=True)
+class DecodedImage:
+    """One decode of an upload, shared by the model, the watermark check and the record."""
+
+    image: Image.Image  # 8-bit RGB, EXIF orientation applied
+    format: str  # Pillow's format name, lower case ("jpeg", "png", ...)
+
+
 def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
-    """Decode bytes to an 8-bit RGB image.
+    """Decode bytes to an 8-bit RGB image (see :func:`decode_upload`)."""
+    return decode_upload(data, limits).image
+
+
+def decode_upload(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> DecodedImage:
+    """Decode bytes to an 8-bit RGB image, keeping the file's format.
 
     Animated images (GIF, WebP, APNG) contribute their first frame only. EXIF orientation
     is applied; alpha is composited on white; 16-bit, greyscale, palette and CMYK
@@ -134,7 +147,7 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Im
             image.seek(0)
             image.load()
             image = ImageOps.exif_transpose(image) or image
-            return to_rgb(image)
+            return DecodedImage(to_rgb(image), image_format.lower())
     except ImageDecodeError:
         raise
     except UnidentifiedImageError as exc:

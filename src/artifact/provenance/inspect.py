@@ -5,20 +5,33 @@ from __future__ import annotations
 
 import logging
 
+from PIL import Image
+
 from artifact.provenance.content_credentials import content_credentials_evidence
 from artifact.provenance.evidence import Evidence
 from artifact.provenance.metadata import metadata_evidence
 from artifact.provenance.watermark import watermark_evidence
 
 log = logging.getLogger(__name__)
-COLLECTORS = (metadata_evidence, watermark_evidence)
 
 
-def collect_evidence(data: bytes, c2pa_trust_anchors: str | None = None) -> list[Evidence]:
-    """All evidence in ``data``. ``c2pa_trust_anchors``: PEM certificates whose C2PA signatures
-    the operator trusts (only those make a camera-capture claim count)."""
+def collect_evidence(
+    data: bytes, c2pa_trust_anchors: str | None = None, image: Image.Image | None = None
+) -> list[Evidence]:
+    """All evidence in ``data``.
+
+    Args:
+        c2pa_trust_anchors: PEM certificates whose C2PA signatures the operator trusts (only
+            those make a camera-capture claim count).
+        image: the already decoded RGB pixels, so the watermark check does not decode again;
+            metadata and C2PA readers parse the bytes and never decode pixels.
+    """
     found: list[Evidence] = []
-    collectors = [*COLLECTORS, lambda blob: content_credentials_evidence(blob, c2pa_trust_anchors)]
+    collectors = [
+        metadata_evidence,
+        lambda blob: watermark_evidence(blob, image),
+        lambda blob: content_credentials_evidence(blob, c2pa_trust_anchors),
+    ]
     for collector in collectors:
         try:
             found.extend(collector(data))

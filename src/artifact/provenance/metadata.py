@@ -133,7 +133,9 @@ def _pillow_metadata(data: bytes) -> tuple[dict, dict]:
             warnings.simplefilter("ignore")
             image = Image.open(io.BytesIO(data))
             info = dict(image.info)
-            exif_data = image.getexif()
+            # Pillow's PNG getexif() decodes every pixel to look for an eXIf chunk after the
+            # image data; the upload is decoded once, elsewhere, so only a leading one is read.
+            exif_data = image.getexif() if image.format != "PNG" or "exif" in info else Image.Exif()
             exif_ifd = exif_data.get_ifd(EXIF_IFD)
     except Exception:  # noqa: BLE001 - metadata is optional; the decoder judges the file
         return {}, {}

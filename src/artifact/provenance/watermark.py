@@ -29,6 +29,10 @@ from artifact.provenance.evidence import Evidence
 SCALE = 36
 BLOCK = 4
 MIN_PIXELS = 256 * 256  # the reference refuses smaller images; so do we
+# The check's float arrays cost ~50 bytes per pixel: a 49 Mpx image would need GBs. Above this
+# many pixels only a top strip of the full width is read; it keeps the blocks' raster order,
+# so the votes are the first rows of the whole image's and decode the same payload.
+MAX_CHECK_PIXELS = 4_000_000
 
 
 def _bits_of(payload: bytes) -> np.ndarray:
@@ -118,15 +122,20 @@ def best_match(rgb: np.ndarray) -> WatermarkMatch | None:
     return best
 
 
-def watermark_evidence(data: bytes) -> list[Evidence]:
-    """Evidence of a known invisible watermark (never raises on bad input)."""
+def watermark_evidence(data: bytes, image: Image.Image | None = None) -> list[Evidence]:
+    """Evidence of a known invisible watermark (never raises on bad input).
+
+    Args:
+        data: the file, decoded here only when ``image`` (its decoded RGB pixels) is not given.
+    """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > 50_000_000:
-                return []
-            rgb = np.asarray(image.convert("RGB"))
+        if image is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                image = Image.open(io.BytesIO(data))
+                if image.width * image.height > 50_000_000:
+                    return []
+        rgb, rows_read = checked_region(image)
     except Exception:  # noqa: BLE001 - the decoder judges the file; no watermark evidence then
         return []
     match = best_match(rgb)
@@ -144,7 +153,20 @@ def watermark_evidence(data: bytes) -> list[Evidence]:
         "p_value": match.p_value,
         "variant": match.variant,
     }
+    if rows_read < image.height:
+        details["region"] = f"top {rows_read} of {image.height} rows (check bounded to {MAX_CHECK_PIXELS} px)"
     return [Evidence("invisible_watermark", strength, "ai", summary, details)]
+
+
+def checked_region(image: Image.Image) -> tuple[np.ndarray, int]:
+    """The uint8 RGB pixels the check reads: all, or a full-width top strip of bounded size."""
+    width, height = image.size
+    rows = height
+    if width * height > MAX_CHECK_PIXELS:
+        # A multiple of 8 rows: whole 4x4 blocks of the half-resolution DWT band.
+        rows = max(8, MAX_CHECK_PIXELS // max(width, 1) // 8 * 8)
+        image = image.crop((0, 0, width, min(rows, height)))
+    return np.asarray(image.convert("RGB")), min(rows, height)
 
 
 def _binomial_tail(successes: int, trials: int) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from artifact.data.augment import AugmentPreset
 from artifact.data.layouts import Layout
@@ -12,13 +12,15 @@ from artifact.data.tasks import Task
 from artifact.inference.preprocess import PreprocessConfig
 from artifact.training.models import Architecture, Stem
 
-Balance = Literal["undersample", "class_weights", "none"]
+BackboneName = Literal["mobilenet_v2_1.0", "mobilenet_v2_0.35", "mobilenet_v1_0.25"]
+
+Balance = Literal["undersample", "source", "class_weights", "none"]
 
 
 class TrainConfig(BaseModel):
     """Training settings. The defaults are the best we measured on ``art-dev`` (README)."""
 
-    data: str
+    data: list[str] = Field(description="one or more datasets, read as one and split together")
     layout: Layout | None = None
     task: Task = "binary"
     epochs: int = Field(15, ge=1)
@@ -27,7 +29,19 @@ class TrainConfig(BaseModel):
     balance: Balance = "undersample"
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.15, gt=0, lt=1)
-    architecture: Architecture = "small_cnn"
+    architecture: Architecture | BackboneName = "small_cnn"
+    backbone_weights: str = Field(
+        "imagenet", description="imagenet (Keras download), none, or a weights file"
+    )
+    backbone_taps: bool = Field(True, description="pooled early-block features feed the head too")
+    head_units: int = Field(256, ge=0, description="hidden units of the backbone head (0: linear)")
+    fine_tune_epochs: int = Field(5, ge=0, description="epochs with the top blocks unfrozen")
+    fine_tune_learning_rate: float = Field(1e-4, gt=0)
+    feature_views: int = Field(2, ge=1, le=16, description="augmented views cached per training image")
+    source_weighting: bool = Field(
+        False, description="every source of a class carries the same total loss weight"
+    )
+    keep_features: bool = Field(False, description="keep the cached backbone features (features.npz)")
     stem: Stem = "highpass"
     width: int = Field(32, ge=4)
     depth: int = Field(4, ge=1, le=7)
@@ -41,4 +55,21 @@ class TrainConfig(BaseModel):
         default_factory=list, description="datasets added to the training split only (never val/test)"
     )
     max_per_class: int | None = Field(None, ge=1, description="cap training images per class")
+    max_per_source: int | None = Field(
+        None, ge=1, description="cap images per (class, source) before splitting"
+    )
+    max_false_ai: float | None = Field(
+        0.02, ge=0, le=1, description="threshold: at most this share of validation human art called ai"
+    )
+    leave_one_source_out: bool = Field(False, description="per-source evaluation with the source held out")
+    loso_min_images: int = Field(150, ge=1, description="sources smaller than this are not held out")
     robustness_limit: int = Field(1000, ge=0, description="test images used per robustness check")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def uses_backbone(self) -> bool:
+        return self.architecture not in ("small_cnn", "residual_cnn")

@@ -8,6 +8,7 @@ threshold and uncertain band calibrated on the validation split, and a robustnes
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from collections import defaultdict
 from pathlib import Path
@@ -25,7 +26,7 @@ from sklearn.metrics import (
 
 from artifact.data.canonical import canonicalize_files
 from artifact.data.layouts import DatasetError, Layout, load_dataset
-from artifact.data.samples import HUMAN, Sample, read_samples
+from artifact.data.samples import HUMAN, Sample, read_samples, source_of
 from artifact.data.tasks import usable_samples
 from artifact.inference.preprocess import PreprocessConfig
 from artifact.training.calibration import Calibration, calibrate
@@ -64,7 +65,9 @@ def evaluate_run(
     if not test_samples:
         raise DatasetError("no test images the model's task can label")
 
-    calibration = _calibrate_on_validation(run, model, preprocess, task, class_names)
+    calibration = _calibrate_on_validation(
+        run, model, preprocess, task, class_names, config.get("max_false_ai")
+    )
     canonical = canonicalize_files([s.path for s in test_samples], preprocess, description="test")
     test_samples = [test_samples[i] for i in canonical.kept]
     _, targets = usable_samples(task, test_samples, class_names)
@@ -114,6 +117,9 @@ def evaluate_run(
         metrics["uncertain_rate"] = round(float(uncertain.mean()), 4)
         confident = ~uncertain
         metrics["confident_accuracy"] = _rate((flagged == is_ai)[confident])
+        metrics["per_source"] = _called_ai_by_source(test_samples, flagged)
+        if run.leave_one_source_out.is_file() and report_dir == run.report:
+            metrics["leave_one_source_out"] = json.loads(run.leave_one_source_out.read_text())
     if len(class_names) > 2:
         try:
             metrics["roc_auc_macro_ovr"] = round(
@@ -151,9 +157,10 @@ def decide(probs: np.ndarray, class_names: list[str], calibration: Calibration) 
 def _evaluation_samples(
     run: RunDir, described: dict, data: str | Path | None, layout: Layout | None
 ) -> tuple[list[Sample], str, Path]:
-    trained_on = Path(described["dataset"]["root"])
-    if data is None or Path(data).expanduser().resolve() == trained_on:
-        return read_samples(run.split("test")), f"held-out test split of {trained_on}", run.report
+    trained_on = [Path(p) for p in described["dataset"].get("roots", [described["dataset"]["root"]])]
+    if data is None or Path(data).expanduser().resolve() in trained_on:
+        where = ", ".join(map(str, trained_on))
+        return read_samples(run.split("test")), f"held-out test split of {where}", run.report
     dataset = load_dataset(data, layout)
     report_dir = run.report / f"on-{dataset.root.name}"
     if dataset.has_official_test:
@@ -162,7 +169,7 @@ def _evaluation_samples(
     return dataset.samples, f"all of {dataset.root}", report_dir
 
 
-def _calibrate_on_validation(run, model, preprocess, task, class_names) -> Calibration:
+def _calibrate_on_validation(run, model, preprocess, task, class_names, max_false_ai=None) -> Calibration:
     if class_names[0] != HUMAN or not run.split("val").is_file():
         return Calibration()
     val, targets = usable_samples(task, read_samples(run.split("val")), class_names)
@@ -171,7 +178,7 @@ def _calibrate_on_validation(run, model, preprocess, task, class_names) -> Calib
         return Calibration()
     is_ai = np.array(targets)[canonical.kept] != 0
     probs = predict_probabilities(model, canonical.pixels, preprocess)
-    return calibrate(is_ai, 1.0 - probs[:, 0])
+    return calibrate(is_ai, 1.0 - probs[:, 0], max_false_ai)
 
 
 def _robustness(model, samples, y_true, preprocess, class_names, calibration, limit, baseline):
@@ -194,6 +201,22 @@ def _robustness(model, samples, y_true, preprocess, class_names, calibration, li
         )
         table["clean"] = round(float(np.mean(predicted == y_true[chosen][canonical.kept])), 4)
     return table
+
+
+def _called_ai_by_source(samples: list[Sample], flagged: np.ndarray) -> dict[str, dict]:
+    """Share of each source called ``ai`` at the calibrated threshold (false positives for a
+    human source, detection rate for an AI source)."""
+    groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    for sample, called in zip(samples, flagged, strict=True):
+        groups[(source_of(sample), sample.label)].append(bool(called))
+    return {
+        f"{source} ({label})": {
+            "label": label,
+            "images": len(calls),
+            "called_ai": round(float(np.mean(calls)), 4),
+        }
+        for (source, label), calls in sorted(groups.items())
+    }
 
 
 def _group_errors(samples: list[Sample], correct: np.ndarray, key) -> dict[str, dict]:

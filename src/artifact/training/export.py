@@ -51,9 +51,7 @@ def export_run(run_dir: str | Path, quantize: Quantize = "none", verify_images: 
     model = keras.saving.load_model(run.keras_model, compile=False)
     held_out = _held_out_pixels(run, preprocess, verify_images)
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if quantize in ("dynamic", "int8"):
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    representative = None
     if quantize == "int8":
         calibration = _calibration_pixels(run, preprocess)
 
@@ -62,12 +60,7 @@ def export_run(run_dir: str | Path, quantize: Quantize = "none", verify_images: 
                 for crop in prediction_crops(image, preprocess):
                     yield [crop[None]]
 
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    # Only builtin ops: the exported model must run on a LiteRT-only install.
-    # Keras prints the whole traced signature while converting; keep the console readable.
-    with contextlib.redirect_stdout(io.StringIO()):
-        tflite_bytes = converter.convert()
+    tflite_bytes = convert_to_tflite(model, quantize, representative)
     staging = run.tflite.with_suffix(".tflite.tmp")
     staging.write_bytes(tflite_bytes)
     try:
@@ -79,6 +72,20 @@ def export_run(run_dir: str | Path, quantize: Quantize = "none", verify_images: 
     card = build_card(run, described, preprocess, quantize, verification, tflite_bytes)
     write_json(run.card, card)
     return card
+
+
+def convert_to_tflite(model: keras.Model, quantize: Quantize = "none", representative=None) -> bytes:
+    """The model as a LiteRT flatbuffer (float32, dynamic-range or full int8)."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize in ("dynamic", "int8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "int8":
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    # Only builtin ops: the exported model must run on a LiteRT-only install.
+    # Keras prints the whole traced signature while converting; keep the console readable.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return converter.convert()
 
 
 def _held_out_pixels(run: RunDir, preprocess: PreprocessConfig, limit: int) -> np.ndarray:
@@ -134,7 +141,10 @@ def build_card(run, described, preprocess, quantize, verification, tflite_bytes)
         "ai_missed_rate",
         "uncertain_rate",
         "per_generator",
+        "per_source",
         "robustness",
+        "calibration",
+        "leave_one_source_out",
     )
     return {
         "card_format": CARD_FORMAT,
@@ -156,14 +166,8 @@ def build_card(run, described, preprocess, quantize, verification, tflite_bytes)
             calibration.get("uncertain_high", 0.6),
         ],
         "metrics": {k: metrics[k] for k in keep if k in metrics},
-        "training": {
-            "architecture": config["architecture"],
-            "epochs": config["epochs"],
-            "augment": config["augment"],
-            "balance": config["balance"],
-            "seed": config["seed"],
-            "dataset": described["dataset"],
-        },
+        # Every training setting (backbone, weights, fine-tuning, views, balancing, seed...).
+        "training": {**config, "dataset": described["dataset"]},
         "export": {
             "format": "tflite",
             "quantize": quantize,

@@ -45,6 +45,10 @@ class RunDir:
         return self.root / "report"
 
     @property
+    def leave_one_source_out(self) -> Path:
+        return self.root / "leave_one_source_out.json"
+
+    @property
     def metrics(self) -> Path:
         return self.report / "metrics.json"
 

@@ -18,6 +18,7 @@ from artifact.data.canonical import canonicalize_files
 from artifact.data.layouts import DatasetError, LabelledData, load_dataset
 from artifact.data.pipeline import make_eval_dataset, make_train_dataset
 from artifact.data.samples import Sample, write_samples
+from artifact.data.sources import balance_by_source, cap_per_source, load_datasets, source_counts
 from artifact.data.splits import class_weights, stratified_split, undersample
 from artifact.data.tasks import class_names_for, usable_samples
 from artifact.training.config import TrainConfig
@@ -43,6 +44,9 @@ def plan_splits(data: LabelledData, config: TrainConfig) -> Splits:
     """
     class_names = class_names_for(config.task, data.samples)
     samples, targets = usable_samples(config.task, data.samples, class_names)
+    if config.max_per_source:
+        keep = cap_per_source(samples, targets, config.max_per_source, config.seed + 4)
+        samples, targets = [samples[i] for i in keep], [targets[i] for i in keep]
     if data.has_official_test:
         pool = [i for i, s in enumerate(samples) if s.official_split != "test"]
         test = [samples[i] for i, s in enumerate(samples) if s.official_split == "test"]
@@ -61,6 +65,9 @@ def plan_splits(data: LabelledData, config: TrainConfig) -> Splits:
         train_targets.extend(extra_targets)
     if config.balance == "undersample":
         keep = undersample(train_targets, config.seed + 2)
+        train = [train[i] for i in keep]
+    elif config.balance == "source":
+        keep = balance_by_source(train, train_targets, config.seed + 2)
         train = [train[i] for i in keep]
     if config.max_per_class:
         train = _cap_per_class(train, config, class_names)
@@ -94,7 +101,7 @@ def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
     run = RunDir(Path(out_dir))
     run.root.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
-    data = load_dataset(config.data, config.layout)
+    data = load_datasets(config.data, config.layout)
     splits = plan_splits(data, config)
     log.info(
         "classes %s; train %d, validation %d, test %d images",
@@ -125,6 +132,22 @@ def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
         write_samples(getattr(splits, name), run.split(name))
     _write_skipped(run, skipped)
 
+    write_json(run.config, _describe(config, data, splits, skipped))
+    if config.uses_backbone:
+        from artifact.training.backbone_training import fit_backbone
+
+        model = fit_backbone(config, run, splits, arrays)
+        run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        model.save(run.checkpoint)  # early stopping already restored the best weights
+    else:
+        model = _fit_cnn(config, run, splits, arrays)
+    model.save(run.keras_model)
+    _drop_cache(run)
+    return run
+
+
+def _fit_cnn(config: TrainConfig, run: RunDir, splits: Splits, arrays: dict) -> keras.Model:
+    """The from-scratch CNN: every epoch augments and runs the whole network."""
     preprocess = config.preprocess
     augment = AugmentConfig.preset(config.augment)
     train_ds = make_train_dataset(
@@ -164,7 +187,6 @@ def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
         if config.balance == "class_weights"
         else None
     )
-    write_json(run.config, _describe(config, data, splits, skipped))
     model.fit(
         train_ds,
         validation_data=val_ds,
@@ -175,9 +197,7 @@ def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
         # A live progress bar on a terminal, one line per epoch in logs and CI.
         verbose="auto" if sys.stdout.isatty() else 2,
     )
-    model.save(run.keras_model)
-    _drop_cache(run)
-    return run
+    return model
 
 
 def _describe(config: TrainConfig, data: LabelledData, splits: Splits, skipped) -> dict:
@@ -189,12 +209,15 @@ def _describe(config: TrainConfig, data: LabelledData, splits: Splits, skipped) 
         "class_names": splits.class_names,
         "dataset": {
             "root": str(data.root),
+            "roots": [str(Path(path).expanduser().resolve()) for path in config.data],
             "layout": data.layout,
             "images_found": len(data.samples),
             "skipped_unreadable": len(skipped),
             "train_by_source": counts(splits.train),
             "val_by_source": counts(splits.val),
             "test_by_source": counts(splits.test),
+            "train_by_collection": source_counts(splits.train),
+            "test_by_collection": source_counts(splits.test),
         },
     }
 

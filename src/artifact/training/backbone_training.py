@@ -1,0 +1,218 @@
+"""Fit a pretrained-backbone detector, and measure it with each source held out in turn."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+
+import keras
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from artifact.data.augment import AugmentConfig
+from artifact.data.canonical import canonicalize_files
+from artifact.data.samples import HUMAN, Sample, source_of, write_samples
+from artifact.data.tasks import usable_samples
+from artifact.training.backbones import create_backbone_model
+from artifact.training.calibration import calibrate
+from artifact.training.config import TrainConfig
+from artifact.training.run_dir import RunDir, write_json
+from artifact.training.transfer import (
+    FeatureSet,
+    TransferSettings,
+    extract_features,
+    fit_head,
+    predict_head,
+    save_features,
+    source_weights,
+)
+
+log = logging.getLogger(__name__)
+
+
+def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> keras.Model:
+    """Cache the frozen features, fit head and top blocks, optionally run leave-one-source-out.
+
+    Returns:
+        The whole model (image 0..255 -> probabilities), ready to save and export.
+    """
+    preprocess = config.preprocess
+    backbone = create_backbone_model(
+        config.architecture,
+        input_size=preprocess.input_size,
+        num_classes=len(splits.class_names),
+        weights=config.backbone_weights,
+        dropout=config.dropout,
+        head_units=config.head_units,
+        taps=config.backbone_taps,
+    )
+    train_pixels, train_targets = arrays["train"]
+    val_pixels, val_targets = arrays["val"]
+    train_features = extract_features(
+        backbone,
+        train_pixels,
+        preprocess,
+        AugmentConfig.preset(config.augment),
+        views=config.feature_views,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        description=f"backbone features, {config.feature_views} views",
+    )
+    val_features = _plain_features(backbone, val_pixels, config, "backbone features, validation")
+    settings = TransferSettings(
+        batch_size=config.batch_size,
+        head_epochs=config.epochs,
+        head_learning_rate=config.learning_rate,
+        fine_tune_epochs=config.fine_tune_epochs,
+        fine_tune_learning_rate=config.fine_tune_learning_rate,
+        patience=config.patience,
+        seed=config.seed,
+    )
+    initial = backbone.head.get_weights()
+    weights = None
+    if config.source_weighting:
+        weights = source_weights([source_of(s) for s in splits.train], train_targets)
+    fit_head(
+        backbone,
+        train_features,
+        train_targets,
+        val_features,
+        val_targets,
+        settings,
+        history_csv=run.history,
+        verbose="auto" if sys.stdout.isatty() else 2,
+        image_weights=weights,
+    )
+    if config.leave_one_source_out or config.keep_features:
+        test = canonicalize_files(
+            [s.path for s in splits.test], preprocess, description="canonicalising test"
+        )
+        test_samples = [splits.test[i] for i in test.kept]
+        _, test_targets = usable_samples(config.task, test_samples, splits.class_names)
+        test_features = _plain_features(backbone, test.pixels, config, "backbone features, test")
+    if config.keep_features:
+        write_samples(test_samples, run.root / "features_test_samples.csv")
+        save_features(run.root / "features.npz", train=train_features, val=val_features, test=test_features)
+    if config.leave_one_source_out and splits.class_names[0] == HUMAN:
+        trained = backbone.head.get_weights()
+        table = leave_one_source_out(
+            backbone,
+            initial,
+            settings,
+            (train_features, splits.train, train_targets),
+            (val_features, splits.val, val_targets),
+            (test_features, test_samples, np.array(test_targets, dtype=np.int32)),
+            max_false_ai=config.max_false_ai,
+            min_images=config.loso_min_images,
+            source_weighting=config.source_weighting,
+        )
+        write_json(run.leave_one_source_out, table)
+        backbone.head.set_weights(trained)
+    return backbone.model
+
+
+def _plain_features(backbone, pixels: np.ndarray, config: TrainConfig, description: str) -> FeatureSet:
+    """One un-augmented (centre) view per image."""
+    return extract_features(
+        backbone,
+        pixels,
+        config.preprocess,
+        AugmentConfig.preset("none"),
+        views=1,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        description=description,
+    )
+
+
+Part = tuple[FeatureSet, list[Sample], np.ndarray]
+
+
+def leave_one_source_out(
+    backbone,
+    initial_weights: list,
+    settings: TransferSettings,
+    train: Part,
+    val: Part,
+    test: Part,
+    *,
+    max_false_ai: float | None,
+    min_images: int,
+    source_weighting: bool = False,
+) -> dict:
+    """Retrain the head once per source with that whole source left out, and score the source.
+
+    The held-out source is scored on its validation and test images (its training images
+    never reached that fold either). For each fold the threshold is calibrated on the
+    fold's own validation images, as a deployed model's would be.
+
+    Returns:
+        ``{"sources": {source: {label, images, called_ai, ...}}, ...}``; ``called_ai`` is the
+        share of the held-out source called AI (a false-positive rate for a human source, the
+        detection rate for an AI source); ``roc_auc`` compares it with the other class's test
+        images from the remaining sources.
+    """
+    sources = {
+        name: [source_of(s) for s in part[1]]
+        for name, part in (("train", train), ("val", val), ("test", test))
+    }
+    labels = Counter()
+    for part, names in zip((train, val, test), sources.values(), strict=True):
+        for sample, source in zip(part[1], names, strict=True):
+            labels[(source, sample.label)] += 1
+    totals = Counter()
+    for (source, _), count in labels.items():
+        totals[source] += count
+    results: dict[str, dict] = {}
+    for source in sorted(s for s, n in totals.items() if n >= min_images):
+        label = max((lab for (src, lab) in labels if src == source), key=lambda lab: labels[(source, lab)])
+        row_source = {
+            name: np.array(names)[part[0].index]
+            for name, names, part in zip(sources, sources.values(), (train, val, test), strict=True)
+        }
+        fold_train = train[0].rows(row_source["train"] != source)
+        fold_val = val[0].rows(row_source["val"] != source)
+        remaining = set(train[2][fold_train.index].tolist())
+        if len(remaining) < 2:
+            results[source] = {"label": label, "skipped": "the only training source of its class"}
+            continue
+        backbone.head.set_weights(initial_weights)
+        weights = None
+        if source_weighting:
+            # Weights over the fold's own images; the held-out source's rows never train.
+            kept = np.array([s != source for s in sources["train"]])
+            weights = np.zeros(len(train[1]))
+            weights[kept] = source_weights(
+                [s for s, k in zip(sources["train"], kept, strict=True) if k], train[2][kept]
+            )
+        fit_head(backbone, fold_train, train[2], fold_val, val[2], settings, image_weights=weights)
+        val_prob_ai = 1.0 - predict_head(backbone, fold_val)[:, 0]
+        calibration = calibrate(val[2][fold_val.index] != 0, val_prob_ai, max_false_ai)
+        held_val = val[0].rows(row_source["val"] == source)
+        held_test = test[0].rows(row_source["test"] == source)
+        held = np.concatenate(
+            [1.0 - predict_head(backbone, part)[:, 0] for part in (held_val, held_test) if len(part)]
+        )
+        others = test[0].rows(row_source["test"] != source)
+        other_prob = 1.0 - predict_head(backbone, others)[:, 0]
+        other_is_ai = test[2][others.index] != 0
+        held_is_ai = label != HUMAN
+        opposite = other_prob[other_is_ai != held_is_ai]
+        entry = {
+            "label": label,
+            "images": int(len(held)),
+            "called_ai": round(float(np.mean(held >= calibration.threshold)), 4),
+            "threshold": calibration.threshold,
+            "fold_validation_false_ai": calibration.validation_false_ai,
+        }
+        if len(opposite):
+            truth = np.concatenate([np.full(len(held), held_is_ai), np.full(len(opposite), not held_is_ai)])
+            entry["roc_auc"] = round(float(roc_auc_score(truth, np.concatenate([held, opposite]))), 4)
+        results[source] = entry
+        log.info("left out %s (%s): %s", source, label, entry)
+    return {
+        "description": "each source held out of training in turn; its validation and test images scored",
+        "max_false_ai": max_false_ai,
+        "sources": results,
+    }

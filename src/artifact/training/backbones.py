@@ -1,0 +1,175 @@
+"""Pretrained ImageNet backbones (Keras applications) as detectors, split for cheap training.
+
+A backbone model is three parts wired into one exportable Keras model:
+
+    image (0..255) -> backbone scaling -> ``features`` (the frozen lower layers: the activation
+    at the cut, plus pooled taps of earlier blocks) -> ``head`` (the top blocks of the backbone,
+    global pooling, dense layers, softmax)
+
+Training runs the expensive frozen part once per augmented view and caches its output; the
+head, including the top blocks being fine-tuned, then trains on the cache (see
+:mod:`artifact.training.transfer`). The exported model is the whole chain and still takes raw
+0..255 pixels, so the inference engine, the API and the heatmaps need no change.
+
+The taps pool early blocks because generation traces are low-level texture, which the last
+(semantic) ImageNet layers mostly discard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from artifact.errors import UserFacingError
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How one Keras application is built and where it is split.
+
+    Attributes:
+        application: the ``keras.applications`` constructor name.
+        alpha: width multiplier.
+        cut: the last frozen layer; only its output crosses into the trainable top blocks.
+        taps: earlier layers whose globally pooled activations feed the head directly.
+    """
+
+    application: str
+    alpha: float
+    cut: str
+    taps: tuple[str, ...]
+
+
+_V2_TAPS = ("block_2_add", "block_5_add", "block_9_add", "block_12_add")
+BACKBONES: dict[str, BackboneSpec] = {
+    # The top blocks (14-16 and the 1x1 head conv) run at 7x7: a quarter of the compute.
+    "mobilenet_v2_1.0": BackboneSpec("MobileNetV2", 1.0, "block_13_project_BN", _V2_TAPS),
+    "mobilenet_v2_0.35": BackboneSpec("MobileNetV2", 0.35, "block_13_project_BN", _V2_TAPS),
+    "mobilenet_v1_0.25": BackboneSpec(
+        "MobileNet", 0.25, "conv_pw_12_relu", ("conv_pw_3_relu", "conv_pw_5_relu", "conv_pw_11_relu")
+    ),
+}
+
+
+class BackboneWeightsError(UserFacingError, ValueError):
+    """The backbone weights argument names no file and is not ``imagenet`` or ``none``."""
+
+
+@dataclass
+class BackboneModel:
+    """The exportable model and its parts (all sharing the same layers).
+
+    With the top blocks frozen only ``classifier`` trains, on pooled features computed once;
+    fine-tuning trains ``head``, top blocks included, on the cut activations.
+    """
+
+    model: keras.Model  # image -> probabilities
+    features: keras.Model  # image -> [cut activation, *pooled taps]; always frozen
+    head: keras.Model  # [cut activation, *pooled taps] -> probabilities
+    top_pooled: keras.Model  # cut activation -> pooled output of the top blocks
+    classifier: keras.Model  # [pooled top output, *pooled taps] -> probabilities
+    top_layers: list[keras.layers.Layer]  # the backbone layers above the cut
+
+
+def resolve_weights(weights: str | None) -> str | None:
+    """``imagenet`` (Keras downloads it), ``none`` (random init) or a weights file path."""
+    if weights is None or weights.lower() == "none":
+        return None
+    if weights == "imagenet":
+        return "imagenet"
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise BackboneWeightsError(
+            f"backbone weights file not found: {path} (use imagenet, none or a .h5 weights file)"
+        )
+    return str(path)
+
+
+def create_backbone_model(
+    architecture: str,
+    *,
+    input_size: int,
+    num_classes: int,
+    weights: str | None = "imagenet",
+    dropout: float = 0.3,
+    head_units: int = 256,
+    taps: bool = True,
+) -> BackboneModel:
+    """Build a pretrained-backbone classifier taking raw 0..255 RGB pixels.
+
+    Every BatchNormalization layer of the backbone is frozen, so it runs in inference mode
+    even while the top blocks are fine-tuned: the MobileNetV2-1.0 weights in
+    ``../shared/weights`` have their BatchNorm folded into the convolutions, and batch
+    statistics would replace the folded ones and collapse the features.
+    """
+    if architecture not in BACKBONES:
+        raise ValueError(f"unknown backbone {architecture!r}; choose one of {sorted(BACKBONES)}")
+    spec = BACKBONES[architecture]
+    builder = getattr(keras.applications, spec.application)
+    resolved = resolve_weights(weights)
+    try:
+        backbone = builder(
+            input_shape=(input_size, input_size, 3), alpha=spec.alpha, include_top=False, weights=resolved
+        )
+    except Exception as exc:
+        if resolved != "imagenet":
+            raise
+        raise BackboneWeightsError(
+            f"could not download the ImageNet weights of {architecture} ({exc}); without internet, "
+            "pass --backbone-weights PATH (a weights file) or none"
+        ) from exc
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
+    cut = backbone.get_layer(spec.cut).output
+    pooled = (
+        [
+            layers.GlobalAveragePooling2D(name=f"tap_{name}")(backbone.get_layer(name).output)
+            for name in spec.taps
+        ]
+        if taps
+        else []
+    )
+    lower = keras.Model(backbone.input, [cut, *pooled], name="frozen_lower")
+    lower.trainable = False
+    top = keras.Model(cut, backbone.output, name="backbone_top")
+
+    cut_input = keras.Input(cut.shape[1:], name="cut")
+    tap_inputs = [keras.Input(t.shape[1:], name=f"tap_{i}") for i, t in enumerate(pooled)]
+    top_pooled = keras.Model(
+        cut_input, layers.GlobalAveragePooling2D(name="top_pool")(top(cut_input)), name="top_pooled"
+    )
+    pooled_input = keras.Input(top_pooled.output.shape[1:], name="pooled")
+    x = layers.Concatenate(name="features")([pooled_input, *tap_inputs]) if pooled else pooled_input
+    x = layers.Dropout(dropout)(x)
+    if head_units:
+        x = layers.Dense(head_units, activation="relu", name="head_dense")(x)
+        x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    classifier = keras.Model([pooled_input, *tap_inputs], outputs, name="classifier")
+    head = keras.Model(
+        [cut_input, *tap_inputs], classifier([top_pooled(cut_input), *tap_inputs]), name="head"
+    )
+
+    image = keras.Input((input_size, input_size, 3), name="image")
+    # MobileNet's own preprocessing (x / 127.5 - 1), inside the model: it takes 0..255.
+    scaled = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="backbone_scaling")(image)
+    features = keras.Model(image, lower(scaled), name="features")
+    model = keras.Model(image, head(features(image)), name=architecture.replace(".", "_"))
+    return BackboneModel(
+        model=model,
+        features=features,
+        head=head,
+        top_pooled=top_pooled,
+        classifier=classifier,
+        top_layers=list(top.layers[1:]),
+    )
+
+
+def set_top_trainable(backbone: BackboneModel, trainable: bool) -> None:
+    """Freeze or unfreeze the top blocks' convolutions (BatchNorm stays frozen)."""
+    for layer in backbone.top_layers:
+        layer.trainable = trainable and not isinstance(layer, layers.BatchNormalization)
