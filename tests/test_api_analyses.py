@@ -257,3 +257,22 @@ def test_an_upload_is_decoded_once(client, monkeypatch, fmt):
     assert loads == [fmt]
     row = client.get(f"/v1/analyses/{response.json()['id']}", headers=headers).json()
     assert row["image_sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_sweep_tolerates_files_another_worker_removed_meanwhile(service_settings, monkeypatch):
+    """Two workers sweeping at start: one removes a file the other has already listed."""
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+    from artifact.service import sweep_orphans
+    from artifact.storage.image_store import ImageStore
+
+    store = ImageStore(service_settings.images_dir)
+    kept, _ = store.put(b"an orphan this sweep removes")
+    gone, _ = store.put(b"an orphan the other worker removes first")
+    listed = store.all_digests()
+    store.delete(gone)
+    monkeypatch.setattr(ImageStore, "all_digests", lambda self: listed)
+    with TestClient(create_app(service_settings)) as client:  # its own start-up sweep runs too
+        assert sweep_orphans(client.app.state.sessions, store, min_age_s=0) == 2
+    assert not store.exists(kept)

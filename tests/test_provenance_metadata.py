@@ -149,3 +149,29 @@ def test_inspect_cli_and_predict_report_evidence(tmp_path, capsys):
     assert rows[0]["evidence"][0]["kind"] == "generator_metadata" and rows[1]["evidence"] == []
     assert main(["inspect", str(marked)]) == 0
     assert "strong → ai" in capsys.readouterr().out
+
+
+def test_a_text_chunk_bomb_is_read_only_up_to_the_total_cap():
+    """Forty zTXt chunks of 16 MB of text each (640 MB once inflated), in a 0.7 MB file, placed
+    after the image data where Pillow does not look: memory stays bounded and the evidence
+    says the metadata was cut."""
+    import tracemalloc
+
+    from artifact.provenance.png_text import MAX_TOTAL_TEXT_BYTES
+
+    data = png()
+    iend = data.rindex(b"IEND") - 4
+    bomb = zlib.compress(b"a" * (16 * 1024 * 1024), 9)
+    chunks = b"".join(png_chunk(b"zTXt", f"k{i}".encode() + b"\0\0" + bomb) for i in range(40))
+    hostile = data[:iend] + chunks + data[iend:]
+    assert len(hostile) < 1_000_000
+    tracemalloc.start()
+    texts = read_png_text(hostile)
+    evidence = collect_evidence(hostile)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert texts.truncated and sum(map(len, texts.values())) == MAX_TOTAL_TEXT_BYTES
+    assert peak < 6 * MAX_TOTAL_TEXT_BYTES, f"peak {peak / 2**20:.0f} MB"
+    notes = [e for e in evidence if e.kind == "metadata_truncated"]
+    assert len(notes) == 1 and notes[0].strength == "info" and notes[0].points_to == "neither"
+    assert apply_policy("human", evidence).verdict == "human"  # a note never decides

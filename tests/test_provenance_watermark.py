@@ -98,3 +98,19 @@ def test_clean_images_stay_silent(seed):
 
 def test_small_images_are_not_judged():
     assert best_match(artwork(1, size=128)) is None
+
+
+def test_a_large_image_is_checked_on_a_bounded_top_strip_and_still_detected(reference):
+    """Above MAX_CHECK_PIXELS only a full-width top strip is read (bounded memory); the blocks
+    keep their raster order there, so the payload decodes as from the whole image."""
+    from artifact.provenance.watermark import MAX_CHECK_PIXELS, checked_region
+
+    rng = np.random.default_rng(5)
+    side = 2600  # 6.8 Mpx, over the 4 Mpx bound
+    base = np.asarray(make_art("human", 512, rng).resize((side, side), Image.Resampling.BICUBIC))
+    marked = embed(reference, base, PAYLOADS["Stable Diffusion 1.x (StableDiffusionV1)"])
+    strip, rows = checked_region(Image.fromarray(marked))
+    assert rows < side and strip.shape == (rows, side, 3) and strip.size <= 3 * MAX_CHECK_PIXELS
+    evidence = [e for e in collect_evidence(encoded(marked, "PNG")) if e.kind == "invisible_watermark"]
+    assert evidence and evidence[0].details["payload"].startswith("Stable Diffusion 1.x")
+    assert evidence[0].details["region"].startswith(f"top {rows} of {side} rows")

@@ -148,3 +148,64 @@ def test_schemathesis_fuzz_finds_no_server_error(server_dirs):
         assert "Traceback" not in server.read_log()
     finally:
         server.stop()
+
+
+def test_a_client_that_sends_everything_first_still_reads_the_413(server_dirs):
+    """``urllib`` writes the whole 100 MB body before it reads: it must get the JSON answer, not
+    a connection reset: 413 for a declared length (before authentication) and for a chunked
+    body, 401 for an unauthenticated chunked one; the server goes on serving."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    server = Server(*server_dirs).start()
+    try:
+        headers = register(server.url, "sender")
+        body = b"x" * (100 * 1024 * 1024)
+
+        def chunks(prefix: bytes = b""):
+            if prefix:  # an empty chunk would end a chunked body
+                yield prefix
+            yield from (body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20))
+
+        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+
+        chunked = {"Transfer-Encoding": "chunked"}
+        for data, extra, status, code in (
+            (body, {}, 413, "payload_too_large"),
+            (chunks(), chunked, 401, "unauthorized"),
+            (
+                chunks(part),
+                {**chunked, **headers, "Content-Type": "multipart/form-data; boundary=b"},
+                413,
+                "payload_too_large",
+            ),
+        ):
+            request = urllib.request.Request(
+                f"{server.url}/v1/analyze", data=data, method="POST",
+                headers={"Content-Type": "application/octet-stream", **extra},
+            )  # fmt: skip
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(request, timeout=60)
+            assert caught.value.code == status
+            assert json.loads(caught.value.read())["error"]["code"] == code
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_an_oversized_header_is_refused_and_the_server_keeps_serving(server_dirs):
+    """One unauthenticated 1 MB header (the limit is 64 KB) is cut off at once."""
+    import socket
+
+    server = Server(*server_dirs).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+            answer = raw.recv(200)
+        assert answer.startswith(b"HTTP/1.1 4"), answer  # 431 or 400, never a stall
+        started = time.monotonic()
+        assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        assert time.monotonic() - started < 2
+    finally:
+        server.stop()

@@ -26,9 +26,20 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = 12 * 60
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 50_000_000
+    memory_budget_mb: int = Field(
+        2048, ge=64, description="decoding + analysis memory of concurrent uploads (~16 bytes per pixel each)"
+    )
     batch_limit: int = 16
     rate_limit_per_minute: int = 120
     public_registration: bool = True
+    # The ASGI server's own limits (artifact serve); a reverse proxy in front adds header and
+    # body read timeouts, which uvicorn does not have (README, "Security and limits").
+    max_header_bytes: int = Field(64 * 1024, ge=4096, description="request line + headers, per request")
+    max_connections: int = Field(256, ge=1, description="concurrent connections per worker; more get 503")
+    keep_alive_seconds: int = Field(5, ge=1, description="idle keep-alive connections are closed after this")
+    graceful_shutdown_seconds: int = Field(
+        30, ge=1, description="in-flight requests get this long after SIGTERM"
+    )
     c2pa_trust_anchors: Path | None = Field(
         None, description="PEM file of CA certificates trusted for C2PA camera-capture claims"
     )

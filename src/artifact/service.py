@@ -12,13 +12,15 @@ import hashlib
 import logging
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from artifact.inference.decode import DecodeLimits, decode_upload
+from artifact.inference.decode import DecodeLimits, declared_pixels, decode_upload
 from artifact.inference.engine import Prediction, Predictor
+from artifact.inference.memory_budget import MemoryBudget, estimate_analysis_bytes
 from artifact.provenance import apply_policy, collect_evidence
 from artifact.provenance.evidence import Decision
 from artifact.storage import crud
@@ -47,12 +49,25 @@ def analyse_image(
     limits: DecodeLimits,
     artwork: ArtworkFields | None = None,
     c2pa_trust_anchors: str | None = None,
+    memory_budget: MemoryBudget | None = None,
 ) -> tuple[Analysis, Artwork | None]:
-    """Run the whole path for one upload; raises ``ImageDecodeError`` before writing anything."""
+    """Run the whole path for one upload; raises ``ImageDecodeError`` before writing anything.
+
+    With a ``memory_budget``, the decode and analysis wait for room for their estimate
+    (from the header's pixel count) so concurrent large images never add up past it.
+    """
     started = time.perf_counter()
-    decoded = decode_upload(data, limits)  # the only decode of this upload
-    prediction = predictor.predict_images([decoded.image], [hashlib.sha256(data).hexdigest()])[0]
-    evidence = collect_evidence(data, c2pa_trust_anchors, image=decoded.image)
+    reserve = (
+        memory_budget.reserve(estimate_analysis_bytes(declared_pixels(data)))
+        if memory_budget is not None
+        else nullcontext()
+    )
+    with reserve:
+        decoded = decode_upload(data, limits)  # the only decode of this upload
+        prediction = predictor.predict_images([decoded.image], [hashlib.sha256(data).hexdigest()])[0]
+        evidence = collect_evidence(data, c2pa_trust_anchors, image=decoded.image)
+        fmt = decoded.format
+        del decoded  # the pixels are not needed past this point
     decision = apply_policy(prediction.verdict, evidence)
     elapsed_ms = (time.perf_counter() - started) * 1000  # decode + model + provenance
     with _store_lock:
@@ -60,7 +75,7 @@ def analyse_image(
     try:
         with sessions.begin() as session:
             crud.record_image(
-                session, sha256=sha256, fmt=decoded.format, size=len(data),
+                session, sha256=sha256, fmt=fmt, size=len(data),
                 width=prediction.width, height=prediction.height,
             )  # fmt: skip
             analysis = _analysis_row(prediction, decision, user_id, filename, evidence, elapsed_ms)
@@ -125,10 +140,18 @@ def sweep_orphans(sessions: sessionmaker[Session], store: ImageStore, min_age_s:
     now = time.time()
     for sha256 in store.all_digests() - known:
         path = store.path(sha256)
-        if now - path.stat().st_mtime >= min_age_s:  # not an upload still in flight
+        if now - _mtime(path, now) >= min_age_s:  # not an upload still in flight
             path.unlink(missing_ok=True)
             removed += 1
     for leftover in store.root.glob("*/*/.incoming-*"):
-        if now - leftover.stat().st_mtime >= min_age_s:
+        if now - _mtime(leftover, now) >= min_age_s:
             leftover.unlink(missing_ok=True)
     return removed
+
+
+def _mtime(path, default: float) -> float:
+    """A file's mtime; ``default`` (too young to touch) if another process just removed it."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return default

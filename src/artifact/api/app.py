@@ -23,6 +23,7 @@ from artifact.api.routes import analyses, api_keys, artworks, auth, system
 from artifact.api.uploads import MULTIPART_OVERHEAD, BodySizeLimit
 from artifact.config import Settings, get_settings
 from artifact.inference.engine import Predictor
+from artifact.inference.memory_budget import MemoryBudget
 from artifact.service import sweep_orphans
 from artifact.storage.database import create_db_engine, migrate, session_factory
 from artifact.storage.image_store import ImageStore
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         app.state.sessions = session_factory(engine)
         app.state.writer_sessions = session_factory(writer)
         app.state.store = ImageStore(settings.images_dir)
+        app.state.memory_budget = MemoryBudget(settings.memory_budget_mb * 1024 * 1024)
         await run_in_threadpool(migrate, writer)
         removed = await run_in_threadpool(sweep_orphans, app.state.sessions, app.state.store)
         if removed:

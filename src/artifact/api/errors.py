@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from artifact.inference.decode import ImageDecodeError
+from artifact.inference.memory_budget import MemoryBudgetTimeout
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return envelope(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(MemoryBudgetTimeout)
+    async def _busy(_request: Request, exc: MemoryBudgetTimeout) -> JSONResponse:
+        return envelope(503, "busy", str(exc), {"Retry-After": "10"})
 
     @app.exception_handler(ImageDecodeError)
     async def _bad_image(_request: Request, exc: ImageDecodeError) -> JSONResponse:

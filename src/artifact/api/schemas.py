@@ -68,8 +68,8 @@ class ApiKeysPublic(BaseModel):
 
 class Evidence(BaseModel):
     kind: str
-    strength: Literal["strong", "moderate", "weak"]
-    points_to: Literal["ai", "human"]
+    strength: Literal["strong", "moderate", "weak", "info"]
+    points_to: Literal["ai", "human", "neither"]
     summary: str
     details: dict = {}
 

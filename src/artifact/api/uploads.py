@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import anyio
 from fastapi import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from artifact.api.errors import ApiError, PayloadTooLarge, envelope
@@ -14,36 +16,78 @@ MULTIPART_OVERHEAD = 64 * 1024
 class BodySizeLimit:
     """ASGI middleware: refuse a body over the route's limit with 413, as early as possible.
 
-    A declared ``Content-Length`` over the limit is refused before any byte is read; a
-    chunked or lying client is cut off as soon as the running count passes the limit.
+    A declared ``Content-Length`` over the limit is refused before any byte is processed; a
+    chunked or lying client is cut off as soon as the running count passes the limit. Before
+    the 413 goes out, the rest of the body is read and discarded (up to ``drain_bytes`` and
+    ``drain_seconds``), as common servers do: a client that sends its whole body before
+    reading (``requests``, ``urllib``) then receives the 413 and its JSON body instead of a
+    connection reset (the ASGI server closes a connection whose body was left unread, and
+    cannot read it once the response is complete). A client that asked ``Expect:
+    100-continue`` has sent nothing yet and gets the 413 at once.
     """
 
-    def __init__(self, app: ASGIApp, limit_for):
+    def __init__(
+        self, app: ASGIApp, limit_for, drain_bytes: int = 128 * 1024**2, drain_seconds: float = 30.0
+    ):
         self.app = app
         self.limit_for = limit_for
+        self.drain_bytes = drain_bytes
+        self.drain_seconds = drain_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            response = envelope(413, PayloadTooLarge.code, f"request body over the limit of {limit} bytes")
-            await response(scope, receive, send)
-            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        # A client that asked "Expect: 100-continue" sends nothing until told to: no drain.
+        waits_for_continue = headers.get(b"expect", b"").lower() == b"100-continue"
+        body_left = not waits_for_continue and (
+            chunked or (declared is not None and declared not in (b"", b"0"))
+        )
         received = 0
 
-        async def limited_receive() -> Message:
-            nonlocal received
+        async def counted_receive() -> Message:
+            nonlocal received, body_left
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_left = message.get("more_body", False)
                 if received > limit:
-                    raise PayloadTooLarge(f"request body over the limit of {limit} bytes")
+                    # An HTTPException, which FastAPI's body parsing re-raises as is (anything
+                    # else it turns into a 400); the envelope handler renders it as 413.
+                    raise HTTPException(413, f"request body over the limit of {limit} bytes")
+            else:
+                body_left = False
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def draining_send(message: Message) -> None:
+            nonlocal body_left
+            # Any early answer (413 here, 401 before the form is parsed...) waits for the
+            # unread body to be drained, or the client would see a reset instead of it.
+            if message["type"] == "http.response.start" and body_left:
+                body_left = False
+                await self._drain(receive)
+            await send(message)
+
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = envelope(413, PayloadTooLarge.code, f"request body over the limit of {limit} bytes")
+            await response(scope, receive, draining_send)
+            return
+        await self.app(scope, counted_receive, draining_send)
+
+    async def _drain(self, receive: Receive) -> None:
+        """Read and drop the rest of the body, within the byte and time bounds."""
+        drained, more_body = 0, True
+        with anyio.move_on_after(self.drain_seconds):
+            while more_body and drained <= self.drain_bytes:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                drained += len(message.get("body", b""))
+                more_body = message.get("more_body", False)
 
 
 def read_upload(upload: UploadFile, max_bytes: int) -> bytes:

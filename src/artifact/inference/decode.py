@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 # Formats we accept; MPO is the multi-picture JPEG that many cameras write.
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+# Pillow keeps up to 64 MB of PNG text chunks (before the pixels) per open by default; our own
+# metadata reader caps its reading at 4 MB (provenance.png_text), Pillow at twice that.
+PngImagePlugin.MAX_TEXT_MEMORY = 8 * 1024 * 1024
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 50_000_000
 MIN_SIDE = 1  # tiny images are upscaled by canonicalisation, not refused
@@ -76,6 +79,17 @@ class DecodeLimits:
 
 
 DEFAULT_LIMITS = DecodeLimits()
+
+
+def declared_pixels(data: bytes) -> int:
+    """Width x height from the header alone (0 if unreadable: decoding will say why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                return image.width * image.height
+    except Exception:  # noqa: BLE001 - only an estimate; the decoder judges the file
+        return 0
 
 
 def read_limited_bytes(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes:

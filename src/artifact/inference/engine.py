@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -49,13 +50,11 @@ class Prediction:
 
 
 def bundled_model_dir() -> Path:
-    """The default model shipped with ArtiFact (``models/default`` in the source tree)."""
-    here = Path(__file__).resolve()
-    candidates = [here.parents[3] / "models" / "default", here.parents[1] / "models" / "default"]
-    for candidate in candidates:
-        if (candidate / "model.tflite").is_file():
-            return candidate
-    return candidates[0]
+    """The default model shipped inside the package (``artifact/models/default``).
+
+    Package data, so an editable install, ``pip install .`` and a wheel all find it.
+    """
+    return Path(str(resources.files("artifact.models") / "default"))
 
 
 def resolve_model_dir(model_dir: str | Path | None = None) -> Path:

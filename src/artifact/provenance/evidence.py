@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-Strength = Literal["strong", "moderate", "weak"]
-Direction = Literal["ai", "human"]
+# "info" items say what was and was not checked (e.g. a bounded read); they point to neither.
+Strength = Literal["strong", "moderate", "weak", "info"]
+Direction = Literal["ai", "human", "neither"]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import warnings
 from PIL import Image
 
 from artifact.provenance.evidence import Evidence
-from artifact.provenance.png_text import read_png_text
+from artifact.provenance.png_text import MAX_TOTAL_TEXT_BYTES, read_png_text
 
 EXIF_IFD = 0x8769
 TAG_IMAGE_DESCRIPTION, TAG_MAKE, TAG_MODEL, TAG_SOFTWARE = 0x010E, 0x010F, 0x0110, 0x0131
@@ -56,6 +56,17 @@ def metadata_evidence(data: bytes) -> list[Evidence]:
     found = _generator_evidence(texts)
     xmp = info.get("xmp") or texts.get("XML:com.adobe.xmp") or ""
     found.extend(_source_type_evidence(xmp))
+    if texts.truncated:
+        found.append(
+            Evidence(
+                "metadata_truncated",
+                "info",
+                "neither",
+                f"the file's text metadata exceeds {MAX_TOTAL_TEXT_BYTES // 2**20} MB once decompressed; "
+                "only the first part was read",
+                {"limit_bytes": MAX_TOTAL_TEXT_BYTES},
+            )  # fmt: skip
+        )
     camera = _camera_evidence(exif)
     if camera:
         found.append(camera)

@@ -42,7 +42,7 @@ def run_analysis(
     analysis, work = analyse_image(
         data, filename=filename, user_id=user.id, predictor=predictor,
         sessions=request.app.state.writer_sessions, store=store, limits=limits_of(settings), artwork=artwork,
-        c2pa_trust_anchors=settings.c2pa_trust_anchors_pem(),
+        c2pa_trust_anchors=settings.c2pa_trust_anchors_pem(), memory_budget=request.app.state.memory_budget,
     )  # fmt: skip
     request.app.state.metrics.analyses.labels(analysis.verdict or analysis.label).inc()
     return analysis, work

@@ -121,7 +121,9 @@ function fillCard(card, analysis, imagePath) {
   }
   for (const evidence of analysis.evidence) {
     const item = document.createElement("li");
-    item.textContent = `${evidence.strength} evidence of ${evidence.points_to === "ai" ? "AI" : "human"} work: ${evidence.summary}`;
+    item.textContent = evidence.strength === "info"
+      ? `note: ${evidence.summary}`
+      : `${evidence.strength} evidence of ${evidence.points_to === "ai" ? "AI" : "human"} work: ${evidence.summary}`;
     list.append(item);
   }
   $(".model", card).textContent = `model ${analysis.model.name} (${analysis.model.sha256.slice(0, 12)}…)`;
