@@ -115,3 +115,57 @@ def test_closed_registration_is_403(service_settings):
     with TestClient(create_app(settings)) as client:
         body = {"username": "ann", "email": "ann@example.org", "password": "correct horse"}
         assert_error(client.post("/v1/auth/register", json=body), 403, "forbidden")
+
+
+def test_more_api_keys_do_not_multiply_the_rate_limit(service_settings):
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    settings = service_settings.model_copy(update={"rate_limit_per_minute": 6})
+    with TestClient(create_app(settings)) as client:
+        headers = register(client, "minter")
+        keys = [
+            client.post("/v1/api-keys", json={"name": f"k{i}"}, headers=headers).json()["key"]
+            for i in range(2)
+        ]
+        statuses = [
+            client.get("/v1/analyses", headers={"X-API-Key": keys[i % 2]}).status_code for i in range(6)
+        ]
+        # 2 key creations + 4 reads use up the user's 6; a third key changes nothing.
+        assert statuses[:4] == [200] * 4 and 429 in statuses[4:]
+
+
+def test_usernames_and_emails_are_unique_in_any_case_and_weak_passwords_are_refused(client):
+    register(client, "alice")
+    for username, email in (
+        ("Alice", "other@example.org"),
+        ("ALICE", "x@example.org"),
+        ("bob", "ALICE@example.org"),
+    ):
+        body = {"username": username, "email": email, "password": "correct horse"}
+        assert_error(client.post("/v1/auth/register", json=body), 409, "conflict")
+    assert "Authorization" in login(client, "ALICE")  # logging in is case-insensitive too
+    for weak in ("12345678", "password", "aaaaaaaaaa", "1234512345", "carol-secret-x"):
+        body = {"username": "carol", "email": "carol@example.org", "password": weak}
+        assert_error(client.post("/v1/auth/register", json=body), 422, "validation_error")
+
+
+def test_responses_carry_browser_hardening_headers(client):
+    for path in ("/", "/healthz", "/v1/model"):
+        headers = client.get(path).headers
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+    csp = client.get("/").headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+
+
+def test_the_database_file_is_readable_by_its_owner_only(client, service_settings):
+    import stat
+
+    if service_settings.database_url:
+        pytest.skip("PostgreSQL: no database file")
+    register(client, "dave")
+    for name in ("artifact.db", "artifact.db-wal"):
+        path = service_settings.data_dir / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name

@@ -209,3 +209,32 @@ def test_an_oversized_header_is_refused_and_the_server_keeps_serving(server_dirs
         assert time.monotonic() - started < 2
     finally:
         server.stop()
+
+
+def test_an_anonymous_upload_is_refused_before_its_body_is_read(server_dirs):
+    """Headers announcing a 380 MB batch (within the batch limit) and 1 MB of it, no credentials:
+    the 401 comes back while the client still holds the rest, and nothing was spooled."""
+    import socket
+    import tempfile
+
+    server = Server(*server_dirs).start()
+    spool = Path(tempfile.gettempdir())
+    before = {p.name for p in spool.iterdir()}
+    try:
+        head = (b"POST /v1/analyze/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 398458880\r\n"
+                b"Content-Type: multipart/form-data; boundary=b\r\n\r\n")  # fmt: skip
+        part = b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n\r\n'
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as raw:
+            raw.sendall(head + part + b"x" * (1 << 20))
+            answer = raw.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        assert b'"code":"unauthorized"' in answer
+        assert time.monotonic() - started < 10
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+    finally:
+        server.stop()
+    spooled = [
+        p for p in spool.iterdir() if p.name not in before and p.is_file() and p.stat().st_size > 1 << 20
+    ]
+    assert not spooled

@@ -56,9 +56,14 @@ class Settings(BaseSettings):
         return self.data_dir / "images"
 
     def prepare(self) -> None:
-        """Create the data directory on first start."""
+        """Create the data directory on first start; the SQLite file readable by its owner only
+        (SQLite gives its -wal and -shm files the database file's permissions)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.images_dir.mkdir(parents=True, exist_ok=True)
+        if self.database_url is None:
+            database = self.data_dir / "artifact.db"
+            database.touch(mode=0o600, exist_ok=True)
+            database.chmod(0o600)
 
     def signing_key(self) -> str:
         """The configured secret, else one generated once and kept in the data directory."""

@@ -16,10 +16,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from artifact import __version__
+from artifact.api.auth_gate import AuthenticateUploads
 from artifact.api.deps import RateLimiter
 from artifact.api.errors import install_error_handlers
 from artifact.api.metrics import MetricsMiddleware, ServiceMetrics
 from artifact.api.routes import analyses, api_keys, artworks, auth, system
+from artifact.api.security_headers import SecurityHeaders
 from artifact.api.uploads import MULTIPART_OVERHEAD, BodySizeLimit
 from artifact.config import Settings, get_settings
 from artifact.inference.engine import Predictor
@@ -81,6 +83,10 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         """The web page: everything it needs is served from here, nothing from outside."""
         return FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
 
+    # Outermost last: the size limit (and its drain) wraps the credential check, which wraps
+    # the routes, so an anonymous or oversized upload is answered before its body is parsed.
+    app.add_middleware(AuthenticateUploads)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

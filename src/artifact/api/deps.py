@@ -95,26 +95,35 @@ def get_current_user(
     api_key: Annotated[str | None, Security(api_key_scheme)],
 ) -> User:
     """The caller, from a bearer token or an API key; every /v1 route but auth needs one."""
-    user = None
-    principal = ""
-    if api_key:
-        found = crud.user_for_api_key(session, key=api_key)
-        if found is None:
-            raise Unauthorized("invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-        user, key_row = found
-        principal = f"key:{key_row.id}"
-    elif bearer is not None:
-        user_id = read_access_token(bearer.credentials, settings.signing_key())
-        user = session.get(User, user_id) if user_id is not None else None
-        if user is None:
-            raise Unauthorized("invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
-        principal = f"user:{user.id}"
-    else:
-        raise Unauthorized("authentication required: a bearer token or an X-API-Key header",
-                           headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    user, principal = authenticate(session, settings, bearer.credentials if bearer else None, api_key)
     request.app.state.rate_limiter.hit(principal)
     session.commit()  # end the read snapshot now (expire_on_commit=False keeps the user loaded)
     return user
+
+
+def authenticate(
+    session: Session, settings: Settings, bearer_token: str | None, api_key: str | None
+) -> tuple[User, str]:
+    """The user an API key or bearer token names, and the principal rate limits count.
+
+    Raises:
+        Unauthorized: no credentials, or credentials that name nobody.
+    """
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if api_key:
+        found = crud.user_for_api_key(session, key=api_key)
+        if found is None:
+            raise Unauthorized("invalid or revoked API key", headers=challenge)
+        user, _key = found
+        # Limits count per user: minting more keys must not multiply the rate limit.
+        return user, f"user:{user.id}"
+    if bearer_token:
+        user_id = read_access_token(bearer_token, settings.signing_key())
+        user = session.get(User, user_id) if user_id is not None else None
+        if user is None:
+            raise Unauthorized("invalid or expired token", headers=challenge)
+        return user, f"user:{user.id}"
+    raise Unauthorized("authentication required: a bearer token or an X-API-Key header", headers=challenge)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

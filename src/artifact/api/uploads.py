@@ -9,6 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from artifact.api.errors import ApiError, PayloadTooLarge, envelope
 
+# A client silent this long while we drain is waiting for the answer: stop draining.
+DRAIN_IDLE_SECONDS = 1.0
 # Multipart framing (boundaries, headers, form fields) on top of the file bytes.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -79,13 +81,19 @@ class BodySizeLimit:
         await self.app(scope, counted_receive, draining_send)
 
     async def _drain(self, receive: Receive) -> None:
-        """Read and drop the rest of the body, within the byte and time bounds."""
+        """Read and drop the rest of the body, within the byte and time bounds.
+
+        Stops early once the client pauses for :data:`DRAIN_IDLE_SECONDS`: a client that is
+        waiting for the answer (not sending) gets it at once.
+        """
         drained, more_body = 0, True
         with anyio.move_on_after(self.drain_seconds):
             while more_body and drained <= self.drain_bytes:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # the client went away
+                message = None
+                with anyio.move_on_after(DRAIN_IDLE_SECONDS):
+                    message = await receive()
+                if message is None or message["type"] != "http.request":
+                    return  # the client paused (it waits for us) or went away
                 drained += len(message.get("body", b""))
                 more_body = message.get("more_body", False)
 

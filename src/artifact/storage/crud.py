@@ -21,11 +21,15 @@ def create_user(session: Session, *, username: str, email: str, password: str, r
 
 
 def get_user_by_username(session: Session, *, username: str) -> User | None:
-    return session.scalar(select(User).where(User.username == username))
+    """Usernames are matched without regard to case: ``alice`` and ``Alice`` are one user."""
+    return session.scalar(select(User).where(func.lower(User.username) == username.lower()))
 
 
 def user_exists(session: Session, *, username: str, email: str) -> bool:
-    query = select(User.id).where((User.username == username) | (User.email == email))
+    """Whether the username or the email (either in any case) is taken."""
+    query = select(User.id).where(
+        (func.lower(User.username) == username.lower()) | (func.lower(User.email) == email.lower())
+    )
     return session.scalar(query) is not None
 
 

@@ -1,0 +1,45 @@
+"""Check credentials of upload requests before their body is read.
+
+FastAPI parses a multipart form before it resolves the route's dependencies, so without this
+an anonymous client could make the server read (and spool to disk) a whole batch body before
+answering 401. The gate answers 401 from the headers alone; the route's own dependency then
+authenticates again as usual (and applies the rate limit).
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from artifact.api.deps import authenticate
+from artifact.api.errors import Unauthorized, envelope
+
+UPLOAD_ROUTES = {"/v1/analyze", "/v1/analyze/batch", "/v1/artworks"}
+
+
+class AuthenticateUploads:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in UPLOAD_ROUTES:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = authorization.partition(" ")
+        api_key = headers.get(b"x-api-key", b"").decode("latin-1") or None
+        state = scope["app"].state
+        try:
+            await run_in_threadpool(
+                self._check, state, token if scheme.lower() == "bearer" else None, api_key
+            )
+        except Unauthorized as exc:
+            await envelope(exc.status, exc.code, exc.message, exc.headers)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _check(state, token: str | None, api_key: str | None) -> None:
+        with state.sessions() as session:
+            authenticate(session, state.settings, token, api_key)
