@@ -169,3 +169,25 @@ def test_the_database_file_is_readable_by_its_owner_only(client, service_setting
         path = service_settings.data_dir / name
         if path.exists():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+
+
+def test_logout_revokes_every_token_and_a_reused_id_inherits_nothing(client, service_settings):
+    from sqlalchemy import create_engine, text
+
+    first = register(client, "erin")
+    second = login(client, "erin")
+    assert client.post("/v1/auth/logout", headers=first).status_code == 204
+    for headers in (first, second):  # every session of that user, not only the caller's
+        assert_error(client.get("/v1/auth/me", headers=headers), 401)
+    fresh = login(client, "erin")
+    assert client.get("/v1/auth/me", headers=fresh).json()["username"] == "erin"
+
+    # A user deleted behind the service's back; the next user may get the same id (SQLite).
+    doomed = register(client, "frank")
+    frank_id = client.get("/v1/auth/me", headers=doomed).json()["id"]
+    engine = create_engine(service_settings.resolved_database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": frank_id})
+    engine.dispose()
+    register(client, "grace")
+    assert_error(client.get("/v1/auth/me", headers=doomed), 401)

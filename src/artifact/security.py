@@ -25,17 +25,18 @@ def verify_password(password: str, password_hash: str) -> bool:
         return False
 
 
-def create_access_token(user_id: int, key: str, ttl_minutes: int) -> str:
+def create_access_token(user_id: int, key: str, ttl_minutes: int, session_key: str = "") -> str:
+    """A signed token naming the user and the user's current session key."""
     now = datetime.now(UTC)
-    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=ttl_minutes)}
+    claims = {"sub": str(user_id), "sk": session_key, "iat": now, "exp": now + timedelta(minutes=ttl_minutes)}
     return jwt.encode(claims, key, algorithm="HS256")
 
 
-def read_access_token(token: str, key: str) -> int | None:
-    """The user id in a valid, unexpired token, else None."""
+def read_access_token(token: str, key: str) -> tuple[int, str] | None:
+    """(user id, session key) of a valid, unexpired token, else None."""
     try:
         claims = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["sub", "exp"]})
-        return int(claims["sub"])
+        return int(claims["sub"]), str(claims.get("sk", ""))
     except (jwt.PyJWTError, ValueError, KeyError):
         return None
 

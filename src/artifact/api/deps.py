@@ -118,9 +118,11 @@ def authenticate(
         # Limits count per user: minting more keys must not multiply the rate limit.
         return user, f"user:{user.id}"
     if bearer_token:
-        user_id = read_access_token(bearer_token, settings.signing_key())
-        user = session.get(User, user_id) if user_id is not None else None
-        if user is None:
+        claims = read_access_token(bearer_token, settings.signing_key())
+        user = session.get(User, claims[0]) if claims is not None else None
+        # The session key ties the token to this user as they are now: logged out, or a new
+        # user who got a deleted user's id, and the token names nobody.
+        if user is None or user.session_key != claims[1]:
             raise Unauthorized("invalid or expired token", headers=challenge)
         return user, f"user:{user.id}"
     raise Unauthorized("authentication required: a bearer token or an X-API-Key header", headers=challenge)

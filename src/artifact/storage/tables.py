@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
@@ -28,6 +29,10 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+def new_session_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -41,6 +46,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="juror")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Every token carries it; a new value (logout) revokes all the user's tokens at once.
+    session_key: Mapped[str] = mapped_column(String(64), default=new_session_key, server_default="")
 
 
 class ApiKey(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy.exc import IntegrityError
 
@@ -13,6 +13,7 @@ from artifact.api.errors import Conflict, Forbidden, Unauthorized
 from artifact.api.schemas import LoginRequest, Token, UserCreate, UserPublic
 from artifact.security import create_access_token, verify_password
 from artifact.storage import crud
+from artifact.storage.tables import User, new_session_key
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -37,7 +38,7 @@ def _login(session, settings, username: str, password: str) -> Token:
     user = crud.get_user_by_username(session, username=username)
     if user is None or not verify_password(password, user.password_hash):
         raise Unauthorized("wrong username or password")
-    token = create_access_token(user.id, settings.signing_key(), settings.token_ttl_minutes)
+    token = create_access_token(user.id, settings.signing_key(), settings.token_ttl_minutes, user.session_key)
     return Token(access_token=token, expires_in=settings.token_ttl_minutes * 60)
 
 
@@ -53,6 +54,15 @@ def login_form(
     settings: SettingsDep,
 ) -> Token:
     return _login(session, settings, form.username, form.password)
+
+
+@router.post("/logout", status_code=204)
+def logout(user: CurrentUser, session: WriterSessionDep) -> Response:
+    """Revoke every token of the caller (all sessions, all devices); API keys stay valid."""
+    fresh = session.get(User, user.id)
+    fresh.session_key = new_session_key()
+    session.commit()
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=UserPublic)
