@@ -276,3 +276,26 @@ def test_a_sweep_tolerates_files_another_worker_removed_meanwhile(service_settin
     with TestClient(create_app(service_settings)) as client:  # its own start-up sweep runs too
         assert sweep_orphans(client.app.state.sessions, store, min_age_s=0) == 2
     assert not store.exists(kept)
+
+
+def test_a_failed_uploads_clean_up_never_removes_a_file_another_upload_references(client, service_settings, monkeypatch):
+    """The interleaving seen on PostgreSQL with two workers: upload B stores bytes that upload A
+    created, A's failed transaction cleans up before B commits. B must still own its file."""
+    from artifact.service import _remove_if_unreferenced
+    from artifact.storage.image_store import ImageStore
+
+    headers = register(client, "victim")
+    data = image_bytes("ai", seed=4242)
+    real_put = ImageStore.put
+
+    def put_then_a_cleans_up(self, payload):
+        result = real_put(self, payload)
+        _remove_if_unreferenced(result[0], client.app.state.writer_sessions, self)  # A, in between
+        return result
+
+    monkeypatch.setattr(ImageStore, "put", put_then_a_cleans_up)
+    response = upload(client, headers, data)
+    monkeypatch.setattr(ImageStore, "put", real_put)
+    assert response.status_code == 201, response.text
+    image = client.get(response.json()["image_url"], headers=headers)
+    assert image.status_code == 200 and image.content == data

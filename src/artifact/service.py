@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from artifact.inference.decode import DecodeLimits, declared_pixels, decode_upload
@@ -28,8 +27,6 @@ from artifact.storage.image_store import ImageStore
 from artifact.storage.tables import Analysis, Artwork, StoredImage
 
 log = logging.getLogger(__name__)
-# Serialises "delete file if unreferenced" against concurrent stores of the same bytes.
-_store_lock = threading.Lock()
 
 
 @dataclass
@@ -70,14 +67,18 @@ def analyse_image(
         del decoded  # the pixels are not needed past this point
     decision = apply_policy(prediction.verdict, evidence)
     elapsed_ms = (time.perf_counter() - started) * 1000  # decode + model + provenance
-    with _store_lock:
-        sha256, created = store.put(data)
+    sha256, created = store.put(data)
     try:
         with sessions.begin() as session:
+            lock_digest(session, sha256)
             crud.record_image(
                 session, sha256=sha256, fmt=fmt, size=len(data),
                 width=prediction.width, height=prediction.height,
             )  # fmt: skip
+            # Another process's failed upload of the same bytes may have removed the file
+            # between our put and this lock; under the lock nobody can remove it any more.
+            if not store.exists(sha256):
+                store.put(data)
             analysis = _analysis_row(prediction, decision, user_id, filename, evidence, elapsed_ms)
             session.add(analysis)
             session.flush()
@@ -122,14 +123,26 @@ def _analysis_row(
     )
 
 
+def lock_digest(session: Session, sha256: str) -> None:
+    """Serialise, across processes, the transactions that reference or remove one stored file.
+
+    PostgreSQL: a transaction-scoped advisory lock on the digest. SQLite: writer transactions
+    already hold the database's write lock from their start (``BEGIN IMMEDIATE``).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:digest))"), {"digest": sha256})
+
+
 def _remove_if_unreferenced(sha256: str, sessions: sessionmaker[Session], store: ImageStore) -> None:
-    with _store_lock:
-        try:
-            with sessions() as session:
-                if session.get(StoredImage, sha256) is None:
-                    store.delete(sha256)
-        except Exception:  # noqa: BLE001 - the startup sweep removes it later
-            log.exception("could not check %s after a failed write; left for the sweep", sha256)
+    """Remove a file this request created, unless a row references it (decided under the
+    digest's lock; a concurrent upload of the same bytes re-creates the file under it)."""
+    try:
+        with sessions.begin() as session:
+            lock_digest(session, sha256)
+            if session.get(StoredImage, sha256) is None:
+                store.delete(sha256)
+    except Exception:  # noqa: BLE001 - the startup sweep removes it later
+        log.exception("could not check %s after a failed write; left for the sweep", sha256)
 
 
 def sweep_orphans(sessions: sessionmaker[Session], store: ImageStore, min_age_s: float = 60.0) -> int:
