@@ -13,7 +13,7 @@ from artifact.data.samples import read_samples
 from artifact.inference.engine import Predictor
 from artifact.inference.explain import occlusion_map, overlay_png
 from artifact.inference.preprocess import crop_boxes
-from tests.api_helpers import assert_error, register, upload
+from tests.api_helpers import assert_error, image_bytes, register, upload
 
 pytestmark = pytest.mark.slow
 
@@ -53,3 +53,16 @@ def test_heatmap_endpoint(client):
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(response.content)).format == "PNG"
     assert_error(client.get(f"/v1/analyses/{analysis['id']}/heatmap", headers=register(client, "bob")), 404)
+
+
+def test_heatmaps_are_computed_once_per_image_and_model(client, monkeypatch):
+    import artifact.inference.explain as explain
+
+    calls = []
+    real = explain.occlusion_map
+    monkeypatch.setattr(explain, "occlusion_map", lambda *a, **k: calls.append(1) or real(*a, **k))
+    headers = register(client, "cached")
+    first = upload(client, headers, image_bytes(size=200, seed=77)).json()
+    again = upload(client, headers, image_bytes(size=200, seed=77)).json()  # the same bytes
+    pngs = [client.get(f"/v1/analyses/{a['id']}/heatmap", headers=headers).content for a in (first, again, first)]
+    assert len(calls) == 1 and pngs[0] == pngs[1] == pngs[2] and pngs[0].startswith(b"\x89PNG")

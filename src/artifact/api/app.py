@@ -25,6 +25,7 @@ from artifact.api.security_headers import SecurityHeaders
 from artifact.api.uploads import MULTIPART_OVERHEAD, BodySizeLimit
 from artifact.config import Settings, get_settings
 from artifact.inference.engine import Predictor
+from artifact.inference.heatmap_cache import HeatmapCache
 from artifact.inference.memory_budget import MemoryBudget
 from artifact.service import sweep_orphans
 from artifact.storage.database import create_db_engine, migrate, session_factory
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         app.state.writer_sessions = session_factory(writer)
         app.state.store = ImageStore(settings.images_dir)
         app.state.memory_budget = MemoryBudget(settings.memory_budget_mb * 1024 * 1024)
+        app.state.heatmaps = HeatmapCache(settings.data_dir / "heatmaps")
         await run_in_threadpool(migrate, writer)
         removed = await run_in_threadpool(sweep_orphans, app.state.sessions, app.state.store)
         if removed:

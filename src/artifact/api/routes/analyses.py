@@ -126,17 +126,28 @@ def analysis_image(analysis_id: RowId, user: CurrentUser, session: SessionDep, s
     responses={200: {"content": {"image/png": {}}, "description": "PNG overlay"}},
 )
 def analysis_heatmap(
-    analysis_id: RowId, user: CurrentUser, session: SessionDep, store: StoreDep, predictor: PredictorDep
+    request: Request,
+    analysis_id: RowId,
+    user: CurrentUser,
+    session: SessionDep,
+    store: StoreDep,
+    predictor: PredictorDep,
 ) -> Response:
-    """Where the model sees AI traces: occlusion sensitivity of P(AI), as a PNG overlay."""
+    """Where the model sees AI traces: occlusion sensitivity of P(AI), as a PNG overlay
+    (computed once per image and model, then served from the cache)."""
     from artifact.inference.decode import decode_image
     from artifact.inference.explain import occlusion_map, overlay_png
 
     row = crud.get_analysis(session, user=user, analysis_id=analysis_id)
     if row is None:
         raise NotFound("no such analysis")
-    image = decode_image(store.read(row.image_sha256))
-    png = overlay_png(image, occlusion_map(predictor, image))
+
+    def make() -> bytes:
+        image = decode_image(store.read(row.image_sha256))
+        return overlay_png(image, occlusion_map(predictor, image))
+
+    cache = request.app.state.heatmaps
+    png = cache.get_or_make(predictor.card.sha256, row.image_sha256, make)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
