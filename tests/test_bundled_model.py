@@ -25,8 +25,13 @@ def test_bundled_card_and_report_describe_training_data_metrics_and_limits():
     folder = bundled_model_dir()
     card = json.loads((folder / "model.json").read_text())
     assert card["training"]["dataset"]["layout"] == "manifest"
-    assert card["metrics"]["test_images"] >= 190
+    assert card["training"]["architecture"] == "mobilenet_v2_1.0"
+    assert {s["name"] for s in card["training"]["sources"]} >= {"art-dev", "jalpv1+wiki-art-selected-resized"}
+    assert card["metrics"]["by_dataset"]["art-dev"]["test_images"] >= 190
     assert 0 <= card["metrics"]["roc_auc"] <= 1
+    assert card["metrics"]["human_paintings"]["images"] == 2000
+    assert card["metrics"]["leave_one_source_out"]["sources"]
+    assert card["metrics"]["calibration"]["max_false_ai"] == 0.02
     assert card["export"]["verification"]["label_agreement"] >= 0.995
     assert card["limitations"]
     for name in (
@@ -59,11 +64,11 @@ def test_bundled_model_accuracy_is_reproduced_on_its_held_out_test_split():
     root = shared_dataset("art-dev")
     folder = bundled_model_dir()
     with open(folder / "report" / "test_split.csv") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = [row for row in csv.DictReader(handle) if row["dataset"] == "art-dev"]
     predictor = Predictor(folder)
     is_ai = np.array([row["label"] == "ai" for row in rows])
     prob_ai = np.array([predictor.predict_file(root / row["path"]).prob_ai for row in rows])
     accuracy = float(np.mean((prob_ai >= predictor.card.threshold) == is_ai))
-    card = json.loads((folder / "model.json").read_text())
-    assert len(rows) == card["metrics"]["test_images"]
-    assert accuracy == pytest.approx(card["metrics"]["accuracy"], abs=0.006)
+    expected = json.loads((folder / "model.json").read_text())["metrics"]["by_dataset"]["art-dev"]
+    assert len(rows) == expected["test_images"]
+    assert accuracy == pytest.approx(expected["accuracy_at_threshold"], abs=0.006)
