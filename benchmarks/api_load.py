@@ -107,7 +107,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp()) / "data"
     server = Server(data_dir, model_dir, workers=args.workers).start()
     try:
-        body = {"username": "bench", "email": "bench@example.org", "password": "benchmark pw"}
+        body = {"username": "bench", "email": "bench@example.org", "password": "load test phrase"}
         httpx.post(f"{server.url}/v1/auth/register", json=body)
         token = httpx.post(f"{server.url}/v1/auth/login", json=body).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}

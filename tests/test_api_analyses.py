@@ -299,3 +299,32 @@ def test_a_failed_uploads_clean_up_never_removes_a_file_another_upload_reference
     assert response.status_code == 201, response.text
     image = client.get(response.json()["image_url"], headers=headers)
     assert image.status_code == 200 and image.content == data
+
+
+def test_an_upload_waiting_on_a_lock_held_from_outside_gets_503_after_one_timeout(service_settings):
+    """The write lock held by another program: the upload waits the configured time once, then
+    answers 503 busy (not 500 after twice the time); the service serves again once it is free."""
+    import sqlite3
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    if service_settings.database_url:
+        pytest.skip("SQLite only")
+    settings = service_settings.model_copy(update={"database_busy_timeout_seconds": 1.0})
+    with TestClient(create_app(settings)) as client:
+        headers = register(client, "waiter")
+        outsider = sqlite3.connect(settings.data_dir / "artifact.db", isolation_level=None)
+        outsider.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            response = upload(client, headers, image_bytes(seed=99))
+            waited = time.monotonic() - started
+        finally:
+            outsider.execute("ROLLBACK")
+            outsider.close()
+        assert_error(response, 503, "busy")
+        assert response.headers["Retry-After"] and waited < 1.9
+        assert upload(client, headers, image_bytes(seed=99)).status_code == 201

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = 12 * 60
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 50_000_000
+    database_busy_timeout_seconds: float = Field(
+        30.0, gt=0, description="SQLite: how long a write waits for the lock before answering 503"
+    )
     memory_budget_mb: int = Field(
         2048, ge=64, description="decoding + analysis memory of concurrent uploads (~16 bytes per pixel each)"
     )

@@ -23,6 +23,7 @@ from artifact.inference.memory_budget import MemoryBudget, estimate_analysis_byt
 from artifact.provenance import apply_policy, collect_evidence
 from artifact.provenance.evidence import Decision
 from artifact.storage import crud
+from artifact.storage.database import is_lock_timeout
 from artifact.storage.image_store import ImageStore
 from artifact.storage.tables import Analysis, Artwork, StoredImage
 
@@ -93,8 +94,9 @@ def analyse_image(
                 session.add(work)
                 session.flush()
         return analysis, work
-    except BaseException:
-        if created:
+    except BaseException as exc:
+        # After a lock timeout the clean-up would wait as long again: the sweep takes the file.
+        if created and not is_lock_timeout(exc):
             _remove_if_unreferenced(sha256, sessions, store)
         raise
 

@@ -40,8 +40,9 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.prepare()
-        engine = create_db_engine(settings.resolved_database_url)
-        writer = create_db_engine(settings.resolved_database_url, writer=True)
+        timeout = settings.database_busy_timeout_seconds
+        engine = create_db_engine(settings.resolved_database_url, busy_timeout_s=timeout)
+        writer = create_db_engine(settings.resolved_database_url, writer=True, busy_timeout_s=timeout)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.writer_sessions = session_factory(writer)

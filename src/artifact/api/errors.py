@@ -10,10 +10,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from artifact.inference.decode import ImageDecodeError
 from artifact.inference.memory_budget import MemoryBudgetTimeout
+from artifact.storage.database import is_lock_timeout
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return envelope(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        if is_lock_timeout(exc):
+            return envelope(503, "busy", "the database is busy; retry in a moment", {"Retry-After": "5"})
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return envelope(500, "internal_error", "internal server error")
 
     @app.exception_handler(MemoryBudgetTimeout)
     async def _busy(_request: Request, exc: MemoryBudgetTimeout) -> JSONResponse:

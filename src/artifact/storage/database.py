@@ -6,13 +6,14 @@ import logging
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_db_engine(url: str, *, writer: bool = False) -> Engine:
+def create_db_engine(url: str, *, writer: bool = False, busy_timeout_s: float = 30.0) -> Engine:
     """An engine; SQLite gets WAL mode and a busy timeout so parallel writers queue, not fail.
 
     With ``writer=True`` every SQLite transaction starts with ``BEGIN IMMEDIATE``: it takes
@@ -21,13 +22,13 @@ def create_db_engine(url: str, *, writer: bool = False) -> Engine:
     under WAL, never wait for writers.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record) -> None:
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
@@ -44,6 +45,11 @@ def create_db_engine(url: str, *, writer: bool = False) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """SQLite gave up waiting for the write lock ("database is locked")."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
