@@ -238,3 +238,25 @@ def test_an_anonymous_upload_is_refused_before_its_body_is_read(server_dirs):
         p for p in spool.iterdir() if p.name not in before and p.is_file() and p.stat().st_size > 1 << 20
     ]
     assert not spooled
+
+
+def test_a_slow_uploader_cannot_hold_shutdown_open(server_dirs, monkeypatch):
+    """SIGTERM while a client trickles an upload: the server exits within its grace period."""
+    import socket
+
+    monkeypatch.setenv("ARTIFACT_GRACEFUL_SHUTDOWN_SECONDS", "2")
+    server = Server(*server_dirs).start()
+    headers = register(server.url, "slowpoke")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw:
+        raw.sendall(
+            b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
+            + f"Authorization: {headers['Authorization']}\r\n\r\n".encode()
+            + b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+        )
+        time.sleep(0.5)
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=20)
+        assert time.monotonic() - started < 8
+    server.log.close()
