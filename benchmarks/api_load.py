@@ -88,7 +88,9 @@ def in_process_breakdown(predictor, size: int) -> float:
     for name, ms in stages.items():
         print(f"  {name:42s}{ms:8.1f}")
     print(f"  {'sum of the stages':42s}{parts:8.1f}")
-    print(f"  {'whole analyse path (incl. store + row)':42s}{total:8.1f}   ratio to the sum {total / parts:.2f}x")
+    print(
+        f"  {'whole analyse path (incl. store + row)':42s}{total:8.1f}   ratio to the sum {total / parts:.2f}x"
+    )
     return total / 1000
 
 

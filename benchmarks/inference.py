@@ -69,7 +69,9 @@ def compare_models(model_dirs: list[Path], paths: list[str], repeats: int) -> No
     from artifact.inference.engine import Predictor
     from artifact.inference.preprocess import canonicalize, prediction_crops
 
-    print(f"{'model':34s}{'architecture':>20s}{'MB':>7s}{'crops':>7s}{'ms/image':>10s}{'p95':>8s}{'ratio':>7s}")
+    print(
+        f"{'model':34s}{'architecture':>20s}{'MB':>7s}{'crops':>7s}{'ms/image':>10s}{'p95':>8s}{'ratio':>7s}"
+    )
     baseline = None
     for folder in model_dirs:
         predictor = Predictor(folder)
@@ -85,7 +87,9 @@ def compare_models(model_dirs: list[Path], paths: list[str], repeats: int) -> No
         size = (predictor.model_dir / "model.tflite").stat().st_size / 1e6
         architecture = predictor.card.model_extra.get("training", {}).get("architecture", "?")
         name = f"{predictor.card.name} ({folder})"[:33]
-        print(f"{name:34s}{architecture:>20s}{size:7.2f}{len(crops[0]):7d}{median:10.2f}{p95:8.2f}{median / baseline:7.2f}")
+        print(
+            f"{name:34s}{architecture:>20s}{size:7.2f}{len(crops[0]):7d}{median:10.2f}{p95:8.2f}{median / baseline:7.2f}"
+        )
 
 
 def main() -> None:

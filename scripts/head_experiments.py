@@ -118,14 +118,18 @@ def main() -> None:
                 callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)],
             )  # fmt: skip
             val_p = clf.predict(x["val"][:, columns], verbose=0)[:, 1]
-            threshold = calibrate(targets["val"][rows["val"]] == 1, val_p, config.get("max_false_ai")).threshold
+            threshold = calibrate(
+                targets["val"][rows["val"]] == 1, val_p, config.get("max_false_ai")
+            ).threshold
             p = clf.predict(x["test"][:, columns], verbose=0)[:, 1]
             y = targets["test"][rows["test"]]
             cells = []
             for part in (art_dev, ~art_dev):
                 cells += [roc_auc_score(y[part], p[part]), np.mean((p[part] >= threshold) == y[part])]
             fp = np.mean(p[art_dev & (y == 0)] >= threshold)
-            extra = [np.mean(clf.predict(v[:, columns], verbose=0)[:, 1] >= threshold) for v in extra_x.values()]
+            extra = [
+                np.mean(clf.predict(v[:, columns], verbose=0)[:, 1] >= threshold) for v in extra_x.values()
+            ]
             print(f"{recipe:34s}{seed:5d}{threshold:7.3f}{cells[0]:12.4f}{cells[1]:7.3f}{fp:6.3f}"
                   f"{cells[2]:10.4f}{cells[3]:7.3f}" + "".join(f"{e:14.3f}" for e in extra))  # fmt: skip
 

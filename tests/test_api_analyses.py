@@ -278,7 +278,9 @@ def test_a_sweep_tolerates_files_another_worker_removed_meanwhile(service_settin
     assert not store.exists(kept)
 
 
-def test_a_failed_uploads_clean_up_never_removes_a_file_another_upload_references(client, service_settings, monkeypatch):
+def test_a_failed_uploads_clean_up_never_removes_a_file_another_upload_references(
+    client, service_settings, monkeypatch
+):
     """The interleaving seen on PostgreSQL with two workers: upload B stores bytes that upload A
     created, A's failed transaction cleans up before B commits. B must still own its file."""
     from artifact.service import _remove_if_unreferenced

@@ -64,5 +64,7 @@ def test_heatmaps_are_computed_once_per_image_and_model(client, monkeypatch):
     headers = register(client, "cached")
     first = upload(client, headers, image_bytes(size=200, seed=77)).json()
     again = upload(client, headers, image_bytes(size=200, seed=77)).json()  # the same bytes
-    pngs = [client.get(f"/v1/analyses/{a['id']}/heatmap", headers=headers).content for a in (first, again, first)]
+    pngs = [
+        client.get(f"/v1/analyses/{a['id']}/heatmap", headers=headers).content for a in (first, again, first)
+    ]
     assert len(calls) == 1 and pngs[0] == pngs[1] == pngs[2] and pngs[0].startswith(b"\x89PNG")
