@@ -292,12 +292,12 @@ def test_a_failed_uploads_clean_up_never_removes_a_file_another_upload_reference
 
     def put_then_a_cleans_up(self, payload):
         result = real_put(self, payload)
+        monkeypatch.setattr(ImageStore, "put", real_put)  # B's re-put under the lock is plain
         _remove_if_unreferenced(result[0], client.app.state.writer_sessions, self)  # A, in between
         return result
 
     monkeypatch.setattr(ImageStore, "put", put_then_a_cleans_up)
     response = upload(client, headers, data)
-    monkeypatch.setattr(ImageStore, "put", real_put)
     assert response.status_code == 201, response.text
     image = client.get(response.json()["image_url"], headers=headers)
     assert image.status_code == 200 and image.content == data

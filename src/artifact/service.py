@@ -28,6 +28,7 @@ from artifact.storage.image_store import ImageStore
 from artifact.storage.tables import Analysis, Artwork, StoredImage
 
 log = logging.getLogger(__name__)
+DIGEST_LOCK_TIMEOUT_S = 30
 
 
 @dataclass
@@ -132,6 +133,8 @@ def lock_digest(session: Session, sha256: str) -> None:
     already hold the database's write lock from their start (``BEGIN IMMEDIATE``).
     """
     if session.get_bind().dialect.name == "postgresql":
+        # Bounded like SQLite's busy timeout: never wait forever for another transaction.
+        session.execute(text(f"SET LOCAL lock_timeout = '{DIGEST_LOCK_TIMEOUT_S}s'"))
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:digest))"), {"digest": sha256})
 
 
