@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -84,17 +85,14 @@ def main() -> None:
         x[name], top_width = pooled(features)
     rows = {"train": train.index, "val": val.index, "test": test.index}
     extra_x = {}
-    backbone_features = model.get_layer("features")
-
-    class Wrapper:
-        features = backbone_features
-
+    # extract_features needs only a ``.features`` model: the saved model's own.
+    frozen = SimpleNamespace(features=model.get_layer("features"))
     for item in args.extra:
         name, path = item.split("=", 1)
         paths = [s.path for s in load_dataset(path).samples]
         canonical = canonicalize_files(paths, preprocess, description=name)
         feats = extract_features(
-            Wrapper, canonical.pixels, preprocess, AugmentConfig.preset("none"), views=1, batch_size=64,
+            frozen, canonical.pixels, preprocess, AugmentConfig.preset("none"), views=1, batch_size=64,
             seed=0, description=name,
         )  # fmt: skip
         extra_x[name] = pooled(feats)[0]

@@ -165,12 +165,13 @@ def leave_one_source_out(
     for (source, _), count in labels.items():
         totals[source] += count
     results: dict[str, dict] = {}
+    # The source of every cached row (rows repeat images once per view); the same for all folds.
+    row_source = {
+        name: np.array(names)[part[0].index]
+        for name, names, part in zip(sources, sources.values(), (train, val, test), strict=True)
+    }
     for source in sorted(s for s, n in totals.items() if n >= min_images):
         label = max((lab for (src, lab) in labels if src == source), key=lambda lab: labels[(source, lab)])
-        row_source = {
-            name: np.array(names)[part[0].index]
-            for name, names, part in zip(sources, sources.values(), (train, val, test), strict=True)
-        }
         fold_train = train[0].rows(row_source["train"] != source)
         fold_val = val[0].rows(row_source["val"] != source)
         remaining = set(train[2][fold_train.index].tolist())
