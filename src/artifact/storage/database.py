@@ -63,9 +63,30 @@ def migrate(engine: Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            # SQLite rebuilds a table to alter it; with foreign keys on, dropping the old copy
+            # would cascade-delete its children. The switch only works outside a transaction.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        elif engine.dialect.name == "postgresql":
+            # Replicas starting together: one migrates, the others wait, then find nothing to do.
+            connection.exec_driver_sql("SELECT pg_advisory_lock(7243311)")
+            connection.commit()  # the lock is the session's; the migration gets its own transaction
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left rows without their parent: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+            elif engine.dialect.name == "postgresql":
+                connection.exec_driver_sql("SELECT pg_advisory_unlock(7243311)")
+                connection.commit()
 
 
 def is_ready(engine: Engine) -> bool:

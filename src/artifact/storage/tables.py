@@ -39,6 +39,7 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}  # never reuse a deleted row's id
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
@@ -52,6 +53,7 @@ class User(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __table_args__ = {"sqlite_autoincrement": True}  # never reuse a deleted row's id
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -77,6 +79,7 @@ class StoredImage(Base):
 
 class Analysis(Base):
     __tablename__ = "analyses"
+    __table_args__ = {"sqlite_autoincrement": True}  # never reuse a deleted row's id
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -100,6 +103,7 @@ class Analysis(Base):
 
 class Artwork(Base):
     __tablename__ = "artworks"
+    __table_args__ = {"sqlite_autoincrement": True}  # never reuse a deleted row's id
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
