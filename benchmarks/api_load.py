@@ -55,7 +55,7 @@ def in_process_breakdown(predictor, size: int) -> float:
     from artifact.provenance import collect_evidence
     from artifact.service import analyse_image
     from artifact.storage.database import create_db_engine, migrate
-    from artifact.storage.image_store import ImageStore
+    from artifact.storage.image_store import LocalImageStore
     from artifact.storage.tables import User
 
     data = image_bytes(size=size, seed=12345)
@@ -73,7 +73,7 @@ def in_process_breakdown(predictor, size: int) -> float:
     with sessions.begin() as session:
         user = User(username="bench", email="b@example.org", password_hash="x")
         session.add(user)
-    store = ImageStore(folder / "images")
+    store = LocalImageStore(folder / "images")
     payloads = iter([image_bytes(size=size, seed=1000 + i) for i in range(64)])
 
     def whole() -> None:

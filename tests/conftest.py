@@ -185,3 +185,88 @@ def client(service_settings):
 
     with TestClient(create_app(service_settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def postgres_url(request) -> str:
+    """A fresh PostgreSQL database (for what only runs on PostgreSQL: job queue, replicas)."""
+    if not POSTGRES_ADMIN_URL:
+        pytest.skip("needs PostgreSQL: set ARTIFACT_TEST_POSTGRES (.ci/run does)")
+    return _fresh_postgres_database(request)
+
+
+# The S3 emulator: moto's server mode in a process of its own, speaking the S3 HTTP API.
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "artifact-test",
+    "AWS_SECRET_ACCESS_KEY": "artifact-test-secret",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory) -> str:
+    """``http://127.0.0.1:PORT`` of a moto S3 emulator started for this test session."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    pytest.importorskip("moto", reason="the S3 emulator (moto[server]) is in the dev extras")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"the S3 emulator did not start: {log.read_text()[-2000:]}") from None
+            time.sleep(0.2)
+    for name, value in S3_CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+    yield endpoint
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint) -> str:
+    """A fresh, empty bucket in the emulator; returns its name."""
+    import uuid
+
+    import boto3
+
+    name = f"artifact-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, **_boto_credentials())
+    client.create_bucket(Bucket=name)
+    return name
+
+
+def _boto_credentials() -> dict:
+    return {
+        "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
+        "region_name": os.environ["AWS_REGION"],
+    }
+
+
+def s3_keys(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
+    """Every key in the bucket, listed with boto3 (independently of the code under test)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
+    keys = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys

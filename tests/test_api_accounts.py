@@ -106,6 +106,25 @@ def test_rate_limit_per_key_answers_429(service_settings):
         assert client.get("/v1/analyses", headers=register(client, "bob")).status_code == 200
 
 
+def test_replicas_on_one_database_share_the_rate_limit(service_settings, monkeypatch):
+    """Two app instances (as two replicas would be) over one database count one budget."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from artifact.api import rate_limit
+    from artifact.api.app import create_app
+
+    now = time.time()
+    monkeypatch.setattr(rate_limit.time, "time", lambda: now - now % 60 + 1)  # one minute only
+    settings = service_settings.model_copy(update={"rate_limit_per_minute": 4})
+    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+        headers = register(one, "shared")
+        statuses = [(one, two)[i % 2].get("/v1/analyses", headers=headers).status_code for i in range(6)]
+    # register does not count; four reads pass whichever replica served them, then 429.
+    assert statuses == [200, 200, 200, 200, 429, 429]
+
+
 def test_closed_registration_is_403(service_settings):
     from fastapi.testclient import TestClient
 

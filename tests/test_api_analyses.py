@@ -196,9 +196,9 @@ def test_orphans_from_a_crash_are_swept_at_start(service_settings):
 
     from artifact.api.app import create_app
     from artifact.service import sweep_orphans
-    from artifact.storage.image_store import ImageStore
+    from artifact.storage.image_store import LocalImageStore
 
-    store = ImageStore(service_settings.images_dir)
+    store = LocalImageStore(service_settings.images_dir)
     orphan, _ = store.put(b"bytes written just before a crash")
     with TestClient(create_app(service_settings)) as client:
         # Too fresh to be swept at start (it could be an upload in flight)...
@@ -265,14 +265,14 @@ def test_a_sweep_tolerates_files_another_worker_removed_meanwhile(service_settin
 
     from artifact.api.app import create_app
     from artifact.service import sweep_orphans
-    from artifact.storage.image_store import ImageStore
+    from artifact.storage.image_store import LocalImageStore
 
-    store = ImageStore(service_settings.images_dir)
+    store = LocalImageStore(service_settings.images_dir)
     kept, _ = store.put(b"an orphan this sweep removes")
     gone, _ = store.put(b"an orphan the other worker removes first")
-    listed = store.all_digests()
+    listed = list(store.digests_older_than(0))
     store.delete(gone)
-    monkeypatch.setattr(ImageStore, "all_digests", lambda self: listed)
+    monkeypatch.setattr(LocalImageStore, "digests_older_than", lambda self, min_age_s: iter(listed))
     with TestClient(create_app(service_settings)) as client:  # its own start-up sweep runs too
         assert sweep_orphans(client.app.state.sessions, store, min_age_s=0) == 2
     assert not store.exists(kept)
@@ -284,19 +284,19 @@ def test_a_failed_uploads_clean_up_never_removes_a_file_another_upload_reference
     """The interleaving seen on PostgreSQL with two workers: upload B stores bytes that upload A
     created, A's failed transaction cleans up before B commits. B must still own its file."""
     from artifact.service import _remove_if_unreferenced
-    from artifact.storage.image_store import ImageStore
+    from artifact.storage.image_store import LocalImageStore
 
     headers = register(client, "victim")
     data = image_bytes("ai", seed=4242)
-    real_put = ImageStore.put
+    real_put = LocalImageStore.put
 
     def put_then_a_cleans_up(self, payload):
         result = real_put(self, payload)
-        monkeypatch.setattr(ImageStore, "put", real_put)  # B's re-put under the lock is plain
+        monkeypatch.setattr(LocalImageStore, "put", real_put)  # B's re-put under the lock is plain
         _remove_if_unreferenced(result[0], client.app.state.writer_sessions, self)  # A, in between
         return result
 
-    monkeypatch.setattr(ImageStore, "put", put_then_a_cleans_up)
+    monkeypatch.setattr(LocalImageStore, "put", put_then_a_cleans_up)
     response = upload(client, headers, data)
     assert response.status_code == 201, response.text
     image = client.get(response.json()["image_url"], headers=headers)

@@ -415,6 +415,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _service_env(args)
     settings = Settings()
+    problem = settings.replica_problem(args.workers)
+    if problem:
+        err_console.print(f"[red]error:[/] {problem}")
+        return 2
     _predictor(str(settings.model_dir) if settings.model_dir else None)  # fail fast, clearly
     # Migrate once here, before workers start, so they never race on the schema.
     _migrated_engine(settings).dispose()

@@ -21,6 +21,15 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = Field(None, description="default: SQLite file in data_dir")
+    storage_url: str | None = Field(
+        None, description="s3://bucket/prefix: keep images in S3-compatible storage; default: data_dir/images"
+    )
+    storage_endpoint: str | None = Field(
+        None, description="the object store's URL when it is not AWS (MinIO, Ceph, R2, an emulator)"
+    )
+    orphan_min_age_seconds: float = Field(
+        60.0, ge=0, description="the start-up sweep leaves younger unreferenced images (uploads in flight)"
+    )
     model_dir: Path | None = Field(None, description="default: the bundled model")
     secret_key: str | None = Field(None, description="JWT signing key; default: kept in data_dir")
     token_ttl_minutes: int = 12 * 60
@@ -67,6 +76,21 @@ class Settings(BaseSettings):
             database = self.data_dir / "artifact.db"
             database.touch(mode=0o600, exist_ok=True)
             database.chmod(0o600)
+
+    def replica_problem(self, workers: int = 1) -> str | None:
+        """Why this node cannot run beside others as configured, or None.
+
+        Several workers or replicas must sign and check tokens with one key: a key file each
+        node generates for itself would make tokens from one replica fail on the next.
+        """
+        shared = workers > 1 or self.storage_url is not None
+        if shared and not self.secret_key:
+            why = f"--workers {workers}" if workers > 1 else "a shared object store (ARTIFACT_STORAGE_URL)"
+            return (
+                f"{why} means several processes or replicas: set ARTIFACT_SECRET_KEY to one secret "
+                "for all of them (a per-node key file would make each replica refuse the others' tokens)"
+            )
+        return None
 
     def signing_key(self) -> str:
         """The configured secret, else one generated once and kept in the data directory."""

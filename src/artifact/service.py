@@ -151,25 +151,17 @@ def _remove_if_unreferenced(sha256: str, sessions: sessionmaker[Session], store:
 
 
 def sweep_orphans(sessions: sessionmaker[Session], store: ImageStore, min_age_s: float = 60.0) -> int:
-    """Delete stored files that no row records (left by a crash between file and commit)."""
+    """Delete stored images that no row records (left by a crash between file and commit).
+
+    Only objects older than ``min_age_s`` go: a younger one may belong to an upload that
+    another process or replica is committing right now.
+    """
     with sessions() as session:
         known = set(session.scalars(select(StoredImage.sha256)))
     removed = 0
-    now = time.time()
-    for sha256 in store.all_digests() - known:
-        path = store.path(sha256)
-        if now - _mtime(path, now) >= min_age_s:  # not an upload still in flight
-            path.unlink(missing_ok=True)
+    for sha256 in store.digests_older_than(min_age_s):
+        if sha256 not in known:
+            store.delete(sha256)
             removed += 1
-    for leftover in store.root.glob("*/*/.incoming-*"):
-        if now - _mtime(leftover, now) >= min_age_s:
-            leftover.unlink(missing_ok=True)
+    store.remove_incomplete(min_age_s)
     return removed
-
-
-def _mtime(path, default: float) -> float:
-    """A file's mtime; ``default`` (too young to touch) if another process just removed it."""
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return default

@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from artifact import __version__
 from artifact.api.auth_gate import AuthenticateUploads
-from artifact.api.deps import RateLimiter
 from artifact.api.errors import install_error_handlers
 from artifact.api.metrics import MetricsMiddleware, ServiceMetrics
+from artifact.api.rate_limit import RateLimiter
 from artifact.api.routes import analyses, api_keys, artworks, auth, system
 from artifact.api.security_headers import SecurityHeaders
 from artifact.api.uploads import MULTIPART_OVERHEAD, BodySizeLimit
@@ -29,7 +29,7 @@ from artifact.inference.heatmap_cache import HeatmapCache
 from artifact.inference.memory_budget import MemoryBudget
 from artifact.service import sweep_orphans
 from artifact.storage.database import create_db_engine, migrate, session_factory
-from artifact.storage.image_store import ImageStore
+from artifact.storage.image_store import open_image_store
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,14 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.writer_sessions = session_factory(writer)
-        app.state.store = ImageStore(settings.images_dir)
+        app.state.store = open_image_store(settings)
         app.state.memory_budget = MemoryBudget(settings.memory_budget_mb * 1024 * 1024)
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, app.state.writer_sessions)
         app.state.heatmaps = HeatmapCache(settings.data_dir / "heatmaps")
         await run_in_threadpool(migrate, writer)
-        removed = await run_in_threadpool(sweep_orphans, app.state.sessions, app.state.store)
+        removed = await run_in_threadpool(
+            sweep_orphans, app.state.sessions, app.state.store, settings.orphan_min_age_seconds
+        )
         if removed:
             log.warning("removed %d orphan image files left by an interrupted write", removed)
         if app.state.predictor is None:
@@ -69,7 +72,6 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     app.state.settings = settings
     app.state.predictor = predictor
     app.state.metrics = ServiceMetrics()
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)
     for router in (system.router, auth.router, api_keys.router, analyses.router, artworks.router):
         app.include_router(router)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -11,7 +9,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from artifact.api.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
+from artifact.api.errors import Forbidden, ServiceUnavailable, Unauthorized
 from artifact.config import Settings
 from artifact.inference.engine import Predictor
 from artifact.security import read_access_token
@@ -54,37 +52,6 @@ SessionDep = Annotated[Session, Depends(get_session)]
 WriterSessionDep = Annotated[Session, Depends(get_writer_session)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 StoreDep = Annotated[ImageStore, Depends(get_store)]
-
-
-class RateLimiter:
-    """A fixed one-minute window per principal (API key or user), in process memory.
-
-    With several workers each process counts on its own, so the effective limit is
-    ``limit x workers``; put a shared limiter in front for strict global limits.
-    """
-
-    def __init__(self, per_minute: int):
-        self.per_minute = per_minute
-        self._windows: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, principal: str) -> None:
-        if self.per_minute <= 0:
-            return
-        now = time.time()
-        window = int(now // 60)
-        with self._lock:
-            start, count = self._windows.get(principal, (window, 0))
-            if start != window:
-                start, count = window, 0
-            count += 1
-            self._windows[principal] = (start, count)
-        if count > self.per_minute:
-            retry = str(int(60 - now % 60) + 1)
-            raise TooManyRequests(
-                f"rate limit of {self.per_minute} requests per minute exceeded",
-                headers={"Retry-After": retry},
-            )
 
 
 def get_current_user(
