@@ -201,6 +201,9 @@ S3_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "artifact-test-secret",
     "AWS_REGION": "us-east-1",
 }
+# Set before anything starts: worker and server processes the tests launch inherit them.
+for _name, _value in S3_CREDENTIALS.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session")
@@ -233,8 +236,6 @@ def s3_endpoint(tmp_path_factory) -> str:
                 process.kill()
                 raise RuntimeError(f"the S3 emulator did not start: {log.read_text()[-2000:]}") from None
             time.sleep(0.2)
-    for name, value in S3_CREDENTIALS.items():
-        os.environ.setdefault(name, value)
     yield endpoint
     process.terminate()
     process.wait(10)

@@ -42,12 +42,23 @@ def analyse_path(predictor, path: str, thumbnails: bool) -> dict:
     """One report row: verdict, probability and evidence, or the error that stopped it."""
     try:
         data = read_limited_bytes(path)
+    except ImageDecodeError as exc:
+        return {"path": path, "error": exc.message, "error_code": exc.code}
+    row = analyse_bytes(predictor, path, data)
+    if thumbnails and not row.get("error"):
+        from artifact.reports import thumbnail_data_uri
+
+        row["thumbnail"] = thumbnail_data_uri(path)
+    return row
+
+
+def analyse_bytes(predictor, path: str, data: bytes) -> dict:
+    """The row for one file's bytes (read from a folder or an object store)."""
+    try:
         decoded = decode_upload(data)
         result = predictor.predict_images([decoded.image], [hashlib.sha256(data).hexdigest()])[0]
     except ImageDecodeError as exc:
         return {"path": path, "error": exc.message, "error_code": exc.code}
-    except OSError as exc:
-        return {"path": path, "error": f"cannot read file: {exc.strerror or exc}", "error_code": "io_error"}
     evidence = collect_evidence(data, _trust_anchors(), image=decoded.image)
     decision = apply_policy(result.verdict, evidence)
     row = {
@@ -62,10 +73,6 @@ def analyse_path(predictor, path: str, thumbnails: bool) -> dict:
     }
     if decision.decided_by == "evidence":
         row["verdict_reason"] = decision.reason
-    if thumbnails:
-        from artifact.reports import thumbnail_data_uri
-
-        row["thumbnail"] = thumbnail_data_uri(path)
     return row
 
 
