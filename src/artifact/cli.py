@@ -180,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", help="model directory (ARTIFACT_MODEL_DIR; default: bundled)")
     serve.set_defaults(handler=cmd_serve)
 
+    worker = commands.add_parser(
+        "worker",
+        help="process batch jobs (POST /v1/jobs) from the PostgreSQL queue",
+        description="Same settings as `artifact serve` (ARTIFACT_* variables); needs PostgreSQL.",
+    )
+    worker.add_argument("--data-dir", help="the service's data directory (ARTIFACT_DATA_DIR)")
+    worker.add_argument("--model", help="model directory (ARTIFACT_MODEL_DIR; default: bundled)")
+    worker.add_argument(
+        "--concurrency", type=int, help="jobs at once (ARTIFACT_WORKER_CONCURRENCY, default 1)"
+    )
+    worker.set_defaults(handler=cmd_worker)
+
     users = commands.add_parser("users", help="user accounts")
     users_commands = users.add_subparsers(title="users commands")
     create_user = users_commands.add_parser("create", help="create an account (e.g. the first admin)")
@@ -497,6 +509,58 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from artifact.config import Settings
+    from artifact.errors import UserFacingError
+
+    _service_env(args)
+    if args.concurrency:
+        os.environ["ARTIFACT_WORKER_CONCURRENCY"] = str(args.concurrency)
+    settings = Settings()
+    try:
+        from artifact.jobs import queue
+        from artifact.jobs.runner import WorkerContext, run_job
+    except ImportError as exc:
+        raise UserFacingError(
+            f"the worker needs the cluster extra: pip install 'artifact[cluster]' ({exc})"
+        ) from None
+    try:
+        queue.conninfo(settings.resolved_database_url)
+    except queue.JobsUnavailable as exc:
+        raise UserFacingError(str(exc)) from None
+    from artifact.api.routes.analyses import limits_of
+    from artifact.inference.memory_budget import MemoryBudget
+    from artifact.storage.database import session_factory
+    from artifact.storage.image_store import open_image_store
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    engine = _migrated_engine(settings)
+    queue.ensure_queue_schema(engine)
+    context = WorkerContext(
+        sessions=session_factory(engine),
+        store=open_image_store(settings),
+        predictor=_predictor(str(settings.model_dir) if settings.model_dir else None),
+        limits=limits_of(settings),
+        memory_budget=MemoryBudget(settings.memory_budget_mb * 1024 * 1024),
+        c2pa_trust_anchors=settings.c2pa_trust_anchors_pem(),
+    )
+    app = queue.make_queue(settings.resolved_database_url, run=lambda job_id: run_job(context, job_id))
+    console.print(
+        f"ArtiFact worker: model {context.predictor.card.name}, images in {context.store.describe()}"
+    )
+    try:
+        asyncio.run(queue.run_worker(app, context.sessions, settings))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
     return 0
 
 

@@ -42,6 +42,19 @@ class Settings(BaseSettings):
         2048, ge=64, description="decoding + analysis memory of concurrent uploads (~16 bytes per pixel each)"
     )
     batch_limit: int = 16
+    job_max_files: int = Field(
+        500, ge=1, description="files per batch job (POST /v1/jobs), a zip's entries included"
+    )
+    job_max_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024,
+        description="one batch job's request body, and a zip's total uncompressed size",
+    )
+    worker_concurrency: int = Field(1, ge=1, description="jobs one `artifact worker` runs at once")
+    worker_heartbeat_seconds: float = Field(5.0, gt=0, description="how often a worker says it is alive")
+    worker_stalled_seconds: float = Field(
+        30.0, gt=0, description="a worker silent this long is dead: its jobs are run again"
+    )
     rate_limit_per_minute: int = 120
     public_registration: bool = True
     # The ASGI server's own limits (artifact serve); a reverse proxy in front adds header and

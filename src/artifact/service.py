@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from artifact.provenance.evidence import Decision
 from artifact.storage import crud
 from artifact.storage.database import is_lock_timeout
 from artifact.storage.image_store import ImageStore
-from artifact.storage.tables import Analysis, Artwork, StoredImage
+from artifact.storage.tables import Analysis, Artwork, BatchJobFile, StoredImage
 
 log = logging.getLogger(__name__)
 DIGEST_LOCK_TIMEOUT_S = 30
@@ -49,11 +50,14 @@ def analyse_image(
     artwork: ArtworkFields | None = None,
     c2pa_trust_anchors: str | None = None,
     memory_budget: MemoryBudget | None = None,
+    claim: Callable[[Session, Analysis], None] | None = None,
 ) -> tuple[Analysis, Artwork | None]:
     """Run the whole path for one upload; raises ``ImageDecodeError`` before writing anything.
 
     With a ``memory_budget``, the decode and analysis wait for room for their estimate
     (from the header's pixel count) so concurrent large images never add up past it.
+    ``claim`` runs inside the transaction that records the analysis: a batch job marks its
+    file done there, or raises to drop the analysis when another attempt already recorded it.
     """
     started = time.perf_counter()
     reserve = (
@@ -84,6 +88,8 @@ def analyse_image(
             analysis = _analysis_row(prediction, decision, user_id, filename, evidence, elapsed_ms)
             session.add(analysis)
             session.flush()
+            if claim is not None:
+                claim(session, analysis)
             work = None
             if artwork is not None:
                 work = Artwork(
@@ -138,13 +144,23 @@ def lock_digest(session: Session, sha256: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:digest))"), {"digest": sha256})
 
 
+def is_referenced(session: Session, sha256: str) -> bool:
+    """A recorded image, or a batch job's file waiting for its analysis."""
+    if session.get(StoredImage, sha256) is not None:
+        return True
+    return (
+        session.scalar(select(BatchJobFile.id).where(BatchJobFile.image_sha256 == sha256).limit(1))
+        is not None
+    )
+
+
 def _remove_if_unreferenced(sha256: str, sessions: sessionmaker[Session], store: ImageStore) -> None:
     """Remove a file this request created, unless a row references it (decided under the
     digest's lock; a concurrent upload of the same bytes re-creates the file under it)."""
     try:
         with sessions.begin() as session:
             lock_digest(session, sha256)
-            if session.get(StoredImage, sha256) is None:
+            if not is_referenced(session, sha256):
                 store.delete(sha256)
     except Exception:  # noqa: BLE001 - the startup sweep removes it later
         log.exception("could not check %s after a failed write; left for the sweep", sha256)
@@ -158,6 +174,7 @@ def sweep_orphans(sessions: sessionmaker[Session], store: ImageStore, min_age_s:
     """
     with sessions() as session:
         known = set(session.scalars(select(StoredImage.sha256)))
+        known.update(session.scalars(select(BatchJobFile.image_sha256).distinct()))
     removed = 0
     for sha256 in store.digests_older_than(min_age_s):
         if sha256 not in known:

@@ -20,7 +20,7 @@ from artifact.api.auth_gate import AuthenticateUploads
 from artifact.api.errors import install_error_handlers
 from artifact.api.metrics import MetricsMiddleware, ServiceMetrics
 from artifact.api.rate_limit import RateLimiter
-from artifact.api.routes import analyses, api_keys, artworks, auth, system
+from artifact.api.routes import analyses, api_keys, artworks, auth, jobs, system
 from artifact.api.security_headers import SecurityHeaders
 from artifact.api.uploads import MULTIPART_OVERHEAD, BodySizeLimit
 from artifact.config import Settings, get_settings
@@ -56,10 +56,15 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         )
         if removed:
             log.warning("removed %d orphan image files left by an interrupted write", removed)
+        app.state.job_queue, app.state.job_queue_problem = await run_in_threadpool(
+            _open_job_queue, settings, writer
+        )
         if app.state.predictor is None:
             app.state.predictor = await run_in_threadpool(Predictor, settings.model_dir)
         log.info("model %s ready", app.state.predictor.card.name)
         yield
+        if app.state.job_queue is not None:
+            await run_in_threadpool(app.state.job_queue.close)
         engine.dispose()
         writer.dispose()
 
@@ -73,10 +78,19 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     app.state.predictor = predictor
     app.state.metrics = ServiceMetrics()
     install_error_handlers(app)
-    for router in (system.router, auth.router, api_keys.router, analyses.router, artworks.router):
+    for router in (
+        system.router,
+        auth.router,
+        api_keys.router,
+        analyses.router,
+        artworks.router,
+        jobs.router,
+    ):
         app.include_router(router)
 
     def body_limit(path: str) -> int:
+        if path == "/v1/jobs":
+            return settings.job_max_bytes + MULTIPART_OVERHEAD
         files = settings.batch_limit if path.endswith("/batch") else 1
         return settings.max_upload_bytes * files + MULTIPART_OVERHEAD
 
@@ -95,3 +109,17 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
+
+
+def _open_job_queue(settings: Settings, engine):
+    """The batch-job queue (PostgreSQL only), or None and why not."""
+    try:
+        from artifact.jobs.queue import JobsUnavailable, ensure_queue_schema, make_queue
+    except ImportError as exc:
+        return None, f"batch jobs need the cluster extra: pip install 'artifact[cluster]' ({exc})"
+    try:
+        queue = make_queue(settings.resolved_database_url)
+    except JobsUnavailable as exc:
+        return None, str(exc)
+    ensure_queue_schema(engine)
+    return queue.open(), None

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from artifact.api.deps import authenticate
 from artifact.api.errors import Unauthorized, envelope
 
-UPLOAD_ROUTES = {"/v1/analyze", "/v1/analyze/batch", "/v1/artworks"}
+UPLOAD_ROUTES = {"/v1/analyze", "/v1/analyze/batch", "/v1/artworks", "/v1/jobs"}
 
 
 class AuthenticateUploads:

@@ -160,3 +160,33 @@ class ArtworkPublic(BaseModel):
 class ArtworksPublic(BaseModel):
     data: list[ArtworkPublic]
     count: int
+
+
+JobStatus = Literal["queued", "running", "done", "failed"]
+
+
+class JobFilePublic(BaseModel):
+    position: int
+    filename: str
+    status: Literal["pending", "done", "error"]
+    analysis: AnalysisPublic | None = None
+    error: dict | None = None
+
+
+class JobPublic(BaseModel):
+    id: str
+    status: JobStatus
+    total: int
+    done: int = Field(description="files analysed or failed so far")
+    failed: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    skipped: list[str] = Field(default_factory=list, description="zip entries that are not images")
+    results: list[JobFilePublic] | None = Field(None, description="per file, in submission order (GET)")
+    url: str
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int

@@ -1,0 +1,133 @@
+"""Batch jobs: submit many files (or zips) at once, then follow the job as a worker analyses it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Path, Request, UploadFile
+from sqlalchemy import func, select
+
+from artifact.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
+from artifact.api.errors import ApiError, NotFound, ServiceUnavailable
+from artifact.api.presenters import analysis_public
+from artifact.api.schemas import JobFilePublic, JobPublic, JobsPublic, Limit, Offset
+from artifact.jobs.intake import IntakeError
+from artifact.storage.tables import Analysis, BatchJob, BatchJobFile
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+
+class JobsUnavailableError(ServiceUnavailable):
+    code = "jobs_unavailable"
+
+
+class IntakeFailed(ApiError):
+    def __init__(self, error: IntakeError):
+        super().__init__(error.message)
+        self.status, self.code = error.status, error.code
+
+
+@router.post("/jobs", response_model=JobPublic, status_code=202)
+def submit(
+    request: Request,
+    files: Annotated[list[UploadFile], File(description="images and/or zip archives of images")],
+    user: CurrentUser,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> JobPublic:
+    """Store the files and queue the job; answers at once with its id (202). An `artifact worker`
+    analyses it; each result also lands in the caller's history."""
+    from artifact.jobs.queue import defer
+    from artifact.jobs.submission import submit_job
+
+    queue = request.app.state.job_queue
+    if queue is None:
+        raise JobsUnavailableError(request.app.state.job_queue_problem)
+    try:
+        job, skipped = submit_job(
+            [(upload.filename or "", upload.file) for upload in files],
+            user_id=user.id, sessions=request.app.state.writer_sessions, store=store,
+            max_files=settings.job_max_files, max_file_bytes=settings.max_upload_bytes,
+            max_total_bytes=settings.job_max_bytes,
+        )  # fmt: skip
+    except IntakeError as exc:
+        raise IntakeFailed(exc) from None
+    # Committed first, queued second: if this replica dies in between, a worker's reaper
+    # finds the job with nothing queued and queues it.
+    defer(queue, job.id)
+    return _public(job, done=0, failed=0, skipped=skipped)
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic)
+def get_job(job_id: JobId, user: CurrentUser, session: SessionDep) -> JobPublic:
+    """Status, progress and every file's result (its analysis, or its error)."""
+    job = session.get(BatchJob, job_id)
+    if job is None or (job.user_id != user.id and user.role != "admin"):
+        raise NotFound("no such job")
+    rows = session.execute(
+        select(BatchJobFile, Analysis)
+        .outerjoin(Analysis, Analysis.id == BatchJobFile.analysis_id)
+        .where(BatchJobFile.job_id == job_id)
+        .order_by(BatchJobFile.position)
+    ).all()
+    results = [_file_public(job_file, analysis) for job_file, analysis in rows]
+    failed = sum(1 for item in results if item.status == "error")
+    done = sum(1 for item in results if item.status != "pending")
+    return _public(job, done=done, failed=failed, results=results)
+
+
+@router.get("/jobs", response_model=JobsPublic)
+def list_jobs(user: CurrentUser, session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> JobsPublic:
+    """The caller's jobs, newest first, with progress (results: GET /v1/jobs/{id})."""
+    jobs = session.scalars(
+        select(BatchJob)
+        .where(BatchJob.user_id == user.id)
+        .order_by(BatchJob.created_at.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    count = session.scalar(select(func.count()).select_from(BatchJob).where(BatchJob.user_id == user.id))
+    progress = dict(
+        session.execute(
+            select(BatchJobFile.job_id, func.count())
+            .where(
+                BatchJobFile.job_id.in_([job.id for job in jobs]),
+                (BatchJobFile.analysis_id.is_not(None)) | (BatchJobFile.error.is_not(None)),
+            )
+            .group_by(BatchJobFile.job_id)
+        ).all()
+    )
+    failed = dict(
+        session.execute(
+            select(BatchJobFile.job_id, func.count())
+            .where(BatchJobFile.job_id.in_([job.id for job in jobs]), BatchJobFile.error.is_not(None))
+            .group_by(BatchJobFile.job_id)
+        ).all()
+    )
+    data = [_public(job, done=progress.get(job.id, 0), failed=failed.get(job.id, 0)) for job in jobs]
+    return JobsPublic(data=data, count=count or 0)
+
+
+def _file_public(job_file: BatchJobFile, analysis: Analysis | None) -> JobFilePublic:
+    if analysis is not None:
+        status, error = "done", None
+    elif job_file.error is not None:
+        status, error = "error", {"code": job_file.error_code, "message": job_file.error}
+    else:
+        status, error = "pending", None
+    return JobFilePublic(
+        position=job_file.position,
+        filename=job_file.filename,
+        status=status,
+        analysis=analysis_public(analysis) if analysis is not None else None,
+        error=error,
+    )
+
+
+def _public(job: BatchJob, *, done: int, failed: int, skipped=None, results=None) -> JobPublic:
+    return JobPublic(
+        id=job.id, status=job.status, total=job.total, done=done, failed=failed, created_at=job.created_at,
+        started_at=job.started_at, finished_at=job.finished_at, skipped=skipped or [], results=results,
+        url=f"/v1/jobs/{job.id}",
+    )  # fmt: skip

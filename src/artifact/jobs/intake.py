@@ -1,0 +1,86 @@
+"""A job's files, from a multipart upload of many files and/or zip archives, within the limits.
+
+Files are handed on one at a time (to the image store), so a job's memory is one file, not
+the whole job. A zip is read from its spooled upload entry by entry, each size checked on the
+bytes actually inflated (never on what the archive declares): a zip bomb stops at the limit.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from artifact.data.layouts import IMAGE_SUFFIXES
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class IntakeError(ValueError):
+    """The submission breaks a limit or cannot be read; ``code`` names which."""
+
+    def __init__(self, message: str, code: str = "bad_request", status: int = 400):
+        super().__init__(message)
+        self.message, self.code, self.status = message, code, status
+
+
+@dataclass
+class Intake:
+    """Passes each file to ``accept(filename, data)`` and keeps what it returns, up to
+    ``max_files`` files and ``max_total_bytes`` in all, each at most ``max_file_bytes``."""
+
+    accept: Callable[[str, bytes], object]
+    max_files: int
+    max_file_bytes: int
+    max_total_bytes: int
+    accepted: list = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    total_bytes: int = 0
+
+    def add_upload(self, filename: str, handle: BinaryIO) -> None:
+        head = handle.read(4)
+        handle.seek(0)
+        if head == ZIP_MAGIC:
+            self._add_zip(filename, handle)
+        else:
+            self._add(filename, handle.read(self._room() + 1))
+
+    def _room(self) -> int:
+        return min(self.max_file_bytes, self.max_total_bytes - self.total_bytes)
+
+    def _add(self, filename: str, data: bytes) -> None:
+        if len(self.accepted) >= self.max_files:
+            raise IntakeError(f"at most {self.max_files} files per job", "too_many_files")
+        if len(data) > self._room():
+            raise IntakeError(
+                f"{filename!r} passes the limit of {self.max_file_bytes} bytes per file or "
+                f"{self.max_total_bytes} per job",
+                "payload_too_large",
+                413,
+            )
+        self.total_bytes += len(data)
+        self.accepted.append(self.accept(filename[:255], data))
+
+    def _add_zip(self, filename: str, handle: BinaryIO) -> None:
+        try:
+            archive = zipfile.ZipFile(handle)
+            entries = archive.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise IntakeError(f"{filename!r} is not a readable zip archive: {exc}", "bad_archive") from None
+        for entry in entries:
+            name = PurePosixPath(entry.filename)
+            if entry.is_dir() or any(part.startswith((".", "__MACOSX")) for part in name.parts):
+                continue
+            if name.suffix.lower() not in IMAGE_SUFFIXES:
+                self.skipped.append(entry.filename[:255])
+                continue
+            try:
+                with archive.open(entry) as member:
+                    data = member.read(self._room() + 1)  # inflate at most one byte past the limit
+            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
+                raise IntakeError(
+                    f"cannot read {entry.filename!r} in {filename!r}: {exc}", "bad_archive"
+                ) from None
+            self._add(name.name, data)

@@ -1,0 +1,257 @@
+"""Batch jobs: submission limits, the PostgreSQL queue (procrastinate) and exactly-once results."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import zipfile
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.api_helpers import assert_error, image_bytes, register
+
+pytest.importorskip("procrastinate", reason="the cluster extra is not installed")
+
+from artifact.jobs.intake import Intake, IntakeError  # noqa: E402
+
+
+def zip_of(entries: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def intake(**limits) -> Intake:
+    defaults = {"max_files": 10, "max_file_bytes": 1000, "max_total_bytes": 5000}
+    return Intake(lambda name, data: (name, len(data)), **{**defaults, **limits})
+
+
+def test_a_zip_is_expanded_to_its_images_only():
+    archive = zip_of({"a.png": b"x" * 10, "sub/b.JPG": b"y" * 20, "notes.txt": b"hello", "__MACOSX/._a.png": b"z",
+                      ".hidden.png": b"h", "sub/": b""})  # fmt: skip
+    taken = intake()
+    taken.add_upload("art.zip", io.BytesIO(archive))
+    taken.add_upload("single.webp", io.BytesIO(b"w" * 30))
+    assert taken.accepted == [("a.png", 10), ("b.JPG", 20), ("single.webp", 30)]
+    assert taken.skipped == ["notes.txt"]
+
+
+def test_a_zip_bomb_stops_at_the_limit_without_inflating_it():
+    import resource
+
+    bomb = zip_of({"bomb.png": b"\0" * (200 * 1024 * 1024)})  # 200 MB of zeros in ~200 KB
+    assert len(bomb) < 1024 * 1024
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(IntakeError) as caught:
+        intake(max_file_bytes=1024 * 1024, max_total_bytes=8 * 1024 * 1024).add_upload(
+            "bomb.zip", io.BytesIO(bomb)
+        )
+    assert caught.value.code == "payload_too_large" and caught.value.status == 413
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 50  # read at most one byte past the 1 MB limit, never the 200 MB
+
+
+@pytest.mark.parametrize(
+    "uploads, limits, code",
+    [
+        ({f"f{i}.png": b"x" for i in range(4)}, {"max_files": 3}, "too_many_files"),
+        ({"big.png": b"x" * 1001}, {}, "payload_too_large"),
+        ({f"f{i}.png": b"x" * 900 for i in range(6)}, {}, "payload_too_large"),  # 5400 > 5000 in all
+    ],
+)
+def test_limits_on_files_and_bytes(uploads, limits, code):
+    taken = intake(**limits)
+    with pytest.raises(IntakeError) as caught:
+        for name, data in uploads.items():
+            taken.add_upload(name, io.BytesIO(data))
+    assert caught.value.code == code
+
+
+def test_a_broken_zip_is_a_clear_error():
+    with pytest.raises(IntakeError) as caught:
+        intake().add_upload("broken.zip", io.BytesIO(b"PK\x03\x04 and then nothing of a zip"))
+    assert caught.value.code == "bad_archive"
+
+
+def test_jobs_on_sqlite_answer_503_with_the_reason(artbench_run, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+    from artifact.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "svc", model_dir=artbench_run, secret_key="x" * 40)
+    with TestClient(create_app(settings)) as client:
+        headers = register(client, "sqlite-user")
+        response = client.post(
+            "/v1/jobs", files=[("files", ("a.png", image_bytes("ai", seed=1)))], headers=headers
+        )
+        assert_error(response, 503, "jobs_unavailable")
+        assert "PostgreSQL" in response.json()["error"]["message"]
+
+
+# ---- on PostgreSQL ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_settings(postgres_url, artbench_run, tmp_path):
+    from artifact.config import Settings
+
+    return Settings(
+        data_dir=tmp_path / "svc", database_url=postgres_url, model_dir=artbench_run, secret_key="k" * 40,
+        rate_limit_per_minute=10_000, job_max_files=20, worker_stalled_seconds=2, worker_heartbeat_seconds=0.5,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def pg_client(pg_settings):
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    with TestClient(create_app(pg_settings)) as client:
+        yield client
+
+
+def worker_parts(settings):
+    """What `artifact worker` builds: a context over the service's database and store."""
+    from artifact.api.routes.analyses import limits_of
+    from artifact.inference.engine import Predictor
+    from artifact.inference.memory_budget import MemoryBudget
+    from artifact.jobs.runner import WorkerContext
+    from artifact.storage.database import create_db_engine, session_factory
+    from artifact.storage.image_store import open_image_store
+
+    engine = create_db_engine(settings.resolved_database_url)
+    context = WorkerContext(
+        sessions=session_factory(engine), store=open_image_store(settings), predictor=Predictor(settings.model_dir),
+        limits=limits_of(settings), memory_budget=MemoryBudget(1 << 30),
+    )  # fmt: skip
+    return engine, context
+
+
+def drain_queue(settings, context) -> None:
+    """Run a real procrastinate worker until the queue is empty."""
+    from artifact.jobs import queue
+    from artifact.jobs.runner import run_job
+
+    app = queue.make_queue(settings.resolved_database_url, run=lambda job_id: run_job(context, job_id))
+
+    async def main() -> None:
+        async with app.open_async():
+            await app.run_worker_async(queues=[queue.QUEUE], wait=False, install_signal_handlers=False)
+
+    asyncio.run(main())
+
+
+def submit(client, headers, count: int, zipped: int = 0, broken: bool = True):
+    files = [
+        ("files", (f"file-{i}.png", image_bytes("ai" if i % 2 else "human", seed=100 + i)))
+        for i in range(count)
+    ]
+    if zipped:
+        archive = zip_of({f"zipped-{i}.png": image_bytes("ai", seed=200 + i) for i in range(zipped)})
+        files.append(("files", ("more.zip", archive)))
+    if broken:
+        files.append(("files", ("broken.jpg", b"\xff\xd8\xff not a JPEG")))
+    return client.post("/v1/jobs", files=files, headers=headers)
+
+
+def test_a_job_is_queued_processed_by_a_worker_and_lands_in_the_history(pg_client, pg_settings):
+    headers = register(pg_client, "juror")
+    response = submit(pg_client, headers, 4, zipped=3)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["status"] == "queued" and job["total"] == 8 and job["done"] == 0
+
+    engine, context = worker_parts(pg_settings)
+    try:
+        drain_queue(pg_settings, context)
+    finally:
+        engine.dispose()
+
+    job = pg_client.get(job["url"], headers=headers).json()
+    assert job["status"] == "done" and job["done"] == 8 and job["failed"] == 1
+    names = [item["filename"] for item in job["results"]]
+    assert names == [
+        *(f"file-{i}.png" for i in range(4)),
+        *(f"zipped-{i}.png" for i in range(3)),
+        "broken.jpg",
+    ]
+    assert job["results"][-1]["status"] == "error" and job["results"][-1]["error"]["code"]
+    done = [item["analysis"] for item in job["results"] if item["status"] == "done"]
+    history = pg_client.get("/v1/analyses?limit=100", headers=headers).json()
+    assert sorted(a["id"] for a in done) == sorted(a["id"] for a in history["data"])
+    assert pg_client.get("/v1/jobs", headers=headers).json()["data"][0]["done"] == 8
+    # Another user sees nothing of it.
+    assert_error(pg_client.get(job["url"], headers=register(pg_client, "other")), 404)
+
+
+def test_two_attempts_at_one_job_record_each_file_once(pg_client, pg_settings):
+    from artifact.jobs.runner import run_job
+    from artifact.storage.tables import Analysis
+
+    headers = register(pg_client, "racer")
+    job_id = submit(pg_client, headers, 6, broken=True).json()["id"]
+    engine, context = worker_parts(pg_settings)
+    try:
+        threads = [threading.Thread(target=run_job, args=(context, job_id)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        run_job(context, job_id)  # a retry after the job finished: nothing left to do
+        with context.sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Analysis)) == 6
+    finally:
+        engine.dispose()
+    job = pg_client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+    assert job["done"] == 7 and job["failed"] == 1
+    assert len({item["analysis"]["id"] for item in job["results"] if item["analysis"]}) == 6
+
+
+def test_the_reaper_queues_a_job_whose_deferral_was_lost(pg_client, pg_settings, monkeypatch):
+    import time
+
+    from artifact.jobs import queue
+
+    monkeypatch.setattr(queue, "defer", lambda app, job_id: None)  # the replica died before deferring
+    headers = register(pg_client, "unlucky")
+    job_id = submit(pg_client, headers, 2, broken=False).json()["id"]
+    engine, context = worker_parts(pg_settings)
+    try:
+        drain_queue(pg_settings, context)
+        assert pg_client.get(f"/v1/jobs/{job_id}", headers=headers).json()["status"] == "queued"  # lost
+
+        time.sleep(pg_settings.worker_stalled_seconds + 0.5)
+        app = queue.make_queue(pg_settings.resolved_database_url)
+
+        async def reap() -> int:
+            async with app.open_async():
+                return await queue.reap(app, context.sessions, pg_settings.worker_stalled_seconds)
+
+        assert asyncio.run(reap()) == 1
+        drain_queue(pg_settings, context)
+    finally:
+        engine.dispose()
+    job = pg_client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+    assert job["status"] == "done" and job["done"] == 2
+
+
+def test_a_job_over_the_limits_is_refused_and_leaves_nothing(pg_client, pg_settings):
+    from artifact.storage.tables import BatchJob
+
+    headers = register(pg_client, "greedy")
+    response = submit(pg_client, headers, 21, broken=False)  # job_max_files is 20
+    assert_error(response, 400, "too_many_files")
+    stored = [p for p in pg_settings.images_dir.rglob("*") if p.is_file()]
+    assert stored == []  # the 20 files it had stored were removed again
+    with pg_client.app.state.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(BatchJob)) == 0
+    bomb = zip_of({"bomb.png": b"\0" * (64 * 1024 * 1024)})
+    response = pg_client.post("/v1/jobs", files=[("files", ("bomb.zip", bomb))], headers=headers)
+    assert_error(response, 413, "payload_too_large")
+    assert pg_client.get("/healthz").status_code == 200
