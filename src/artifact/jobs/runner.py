@@ -57,6 +57,7 @@ def run_job(context: WorkerContext, job_id: str) -> None:
             )
             .order_by(BatchJobFile.position)
         ).all()
+    log.info("job %s: %d files to analyse", job_id, len(pending))
     for job_file in pending:
         _run_file(context, job_file, user_id)
     with context.sessions.begin() as session:
@@ -64,6 +65,7 @@ def run_job(context: WorkerContext, job_id: str) -> None:
         if job is not None:
             job.status = "done"
             job.finished_at = utcnow()
+    log.info("job %s: done", job_id)
 
 
 def _lock_file(session: Session, file_id: int) -> BatchJobFile:
