@@ -244,6 +244,12 @@ def connect(cluster: str | None = None, scheduler: str | None = None):
     if scheduler:
         return Client(scheduler)
     workers = parse_cluster(cluster or "local")
+    import dask
+
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which also pins glibc's
+    # mmap threshold low: every decoded image is then fresh pages from the kernel, which
+    # halved our throughput (benchmarks/scan_scale.py). Leave glibc's adaptive default.
+    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
     local = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
         silence_logs=logging.WARNING,
