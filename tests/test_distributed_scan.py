@@ -193,3 +193,23 @@ def test_distributed_scan_usage_errors_are_one_clear_line(tmp_path, capsys, args
     args = [a for a in args if a != "--out-report"]
     assert main(["scan", str(folder), "--out", out, *args]) != 0
     assert message in capsys.readouterr().err
+
+
+def test_the_command_line_runs_on_an_existing_scheduler(artbench_run, tmp_path, cluster_client, capsys):
+    folder = build_images(tmp_path / "art", 6, seed=9)
+    address = cluster_client.scheduler.address  # as `dask scheduler` would print it
+    args = [
+        "scan",
+        str(folder),
+        "--out",
+        str(tmp_path / "out"),
+        "--scheduler",
+        address,
+        "--model",
+        str(artbench_run),
+    ]
+    assert main(args) == 0
+    assert "scanned 7 new files" in capsys.readouterr().out
+    assert len(all_rows(str(tmp_path / "out"))) == 7
+    assert main(args) == 0  # again: everything already written
+    assert "scanned 0 new files (7 already written)" in capsys.readouterr().out

@@ -255,3 +255,11 @@ def test_a_job_over_the_limits_is_refused_and_leaves_nothing(pg_client, pg_setti
     response = pg_client.post("/v1/jobs", files=[("files", ("bomb.zip", bomb))], headers=headers)
     assert_error(response, 413, "payload_too_large")
     assert pg_client.get("/healthz").status_code == 200
+
+
+def test_the_worker_refuses_sqlite_with_the_reason(tmp_path, monkeypatch, capsys):
+    from artifact.cli import main
+
+    monkeypatch.delenv("ARTIFACT_DATABASE_URL", raising=False)
+    assert main(["worker", "--data-dir", str(tmp_path)]) != 0
+    assert "PostgreSQL" in capsys.readouterr().err
