@@ -51,7 +51,10 @@ def job_lock(job_id: str) -> str:
 
 def make_queue(database_url: str, run=None) -> procrastinate.App:
     """The queue app; ``run(job_id)`` is the task body in a worker (None to only defer)."""
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(database_url)))
+    # A replica only defers (one connection at a time); a worker needs a few for its jobs,
+    # heartbeats and LISTEN.
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo(database_url), min_size=1, max_size=8)
+    app = procrastinate.App(connector=connector)
     # Errors that are not a file's own (database or store outage) retry the job; it resumes
     # where it stopped, so a retry never repeats finished files.
     retry = procrastinate.RetryStrategy(max_attempts=MAX_ATTEMPTS, wait=5, linear_wait=5)
