@@ -133,3 +133,68 @@ def test_phone_sized_screen_and_errors_in_words(browser, server):
     SCREENS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENS / "05-phone-sign-in-error.png", full_page=True)
     page.close()
+
+
+def register_in_page(page, name: str) -> None:
+    page.get_by_text("New here? Register").click()
+    form = page.locator("#register-form")
+    form.get_by_label("Username").fill(name)
+    form.get_by_label("Email").fill(f"{name}@example.org")
+    form.get_by_label("Password").fill("correct horse")
+    form.get_by_role("button", name="Register").click()
+    page.locator("#view-analyse").wait_for(state="visible")
+
+
+def test_a_batch_job_from_a_zip_runs_in_the_background(browser, tmp_path, artbench_run, postgres_url):
+    """PostgreSQL, a replica and a worker: the page starts a job from a zip and follows it to the end."""
+    import zipfile
+
+    from tests.test_replicas_fault import Worker
+
+    env = {"ARTIFACT_DATABASE_URL": postgres_url}
+    server = Server(tmp_path / "replica" / "data", artbench_run, env=env).start()
+    worker = Worker(tmp_path / "replica" / "data", artbench_run, env).start()  # one machine: one data dir
+    archive = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for i in range(5):
+            bundle.writestr(
+                f"entries/work-{i}.png", image_bytes("ai" if i % 2 else "human", 96, "PNG", seed=300 + i)
+            )
+        bundle.writestr("entries/README.txt", "the artists' statements")
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(server.url)
+        register_in_page(page, "batcher")
+        page.get_by_text("Many files, or a zip?").click()
+        page.locator("#job-form").get_by_label("Images or zip archives").set_input_files(str(archive))
+        page.locator("#job-form").get_by_role("button", name="Start batch job").click()
+        page.locator("#message").filter(
+            has_text="Batch job started: 5 files (1 entry that is not an image was left out)"
+        ).wait_for()
+        page.locator("#jobs li[data-status=done]").wait_for(timeout=60_000)
+        status = page.locator("#jobs li").first.inner_text()
+        assert "done, 5/5" in status and "could not" not in status
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENS / "06-batch-job-done.png", full_page=True)
+        page.get_by_role("button", name="History").click()
+        page.locator("#history li").nth(4).wait_for()
+        assert page.locator("#history li").count() == 5
+        page.close()
+    finally:
+        worker.stop()
+        server.stop()
+
+
+def test_without_postgresql_the_page_says_why_there_are_no_batch_jobs(browser, server, tmp_path):
+    picture = tmp_path / "one.png"
+    picture.write_bytes(image_bytes("ai", 64, "PNG"))
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server.url)
+    register_in_page(page, "sqliteuser")
+    page.get_by_text("Many files, or a zip?").click()
+    page.locator("#job-form").get_by_label("Images or zip archives").set_input_files(str(picture))
+    page.locator("#job-form").get_by_role("button", name="Start batch job").click()
+    page.locator("#message").filter(
+        has_text="Could not start the batch job: batch jobs need PostgreSQL"
+    ).wait_for()
+    page.close()

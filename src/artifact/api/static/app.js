@@ -70,6 +70,7 @@ function show(view) {
     else button.removeAttribute("aria-current");
   });
   showMessage("");
+  if (view === "analyse") loadJobs();
   if (view === "gallery") loadGallery();
   if (view === "history") loadHistory();
   if (view === "account") loadAccount();
@@ -165,6 +166,47 @@ async function analyseFiles(files) {
       verdict.textContent = `Could not analyse this file: ${error.message}`;
     }
   }
+}
+
+// ---- batch jobs ------------------------------------------------------------------------------
+const JOB_POLL_MS = 1500;
+const followed = new Set();
+
+function jobText(job) {
+  const failed = job.failed ? `, ${job.failed} could not be analysed` : "";
+  const words = { queued: "waiting for a worker", running: "analysing", done: "done", failed: "failed" };
+  const tail = job.status === "done" ? " — results are in History" : "";
+  return `Batch of ${job.total} file${job.total === 1 ? "" : "s"}: ${words[job.status]}, ${job.done}/${job.total}${failed}${tail}`;
+}
+
+function followJob(job) {
+  let item = document.getElementById(`job-${job.id}`);
+  if (!item) {
+    item = document.createElement("li");
+    item.id = `job-${job.id}`;
+    $("#jobs").prepend(item);
+  }
+  item.textContent = jobText(job);
+  item.dataset.status = job.status;
+  if (job.status === "done" || job.status === "failed" || followed.has(job.id)) return;
+  followed.add(job.id);
+  const poll = async () => {
+    try {
+      const fresh = await (await api(job.url)).json();
+      item.textContent = jobText(fresh);
+      item.dataset.status = fresh.status;
+      if (fresh.status === "done" || fresh.status === "failed") { followed.delete(job.id); return; }
+    } catch (error) { item.textContent = `${jobText(job)} (status unavailable: ${error.message})`; }
+    if (token) setTimeout(poll, JOB_POLL_MS); else followed.delete(job.id);
+  };
+  setTimeout(poll, JOB_POLL_MS);
+}
+
+async function loadJobs() {
+  try {
+    const page = await (await api("/v1/jobs?limit=10")).json();
+    page.data.reverse().forEach(followJob);
+  } catch (_) { /* an older server without jobs: nothing to show */ }
 }
 
 // ---- gallery, history, account -----------------------------------------------------------
@@ -302,6 +344,19 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (error) { showMessage(`Could not submit the artwork: ${error.message}`); }
   };
   $("#gallery-filter").onchange = loadGallery;
+
+  $("#job-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    try {
+      const job = await upload("/v1/jobs", form, () => {});
+      event.target.reset();
+      const n = job.skipped.length;
+      const skipped = n ? ` (${n} ${n === 1 ? "entry that is not an image was" : "entries that are not images were"} left out)` : "";
+      showMessage(`Batch job started: ${job.total} files${skipped}.`, true);
+      followJob(job);
+    } catch (error) { showMessage(`Could not start the batch job: ${error.message}`); }
+  };
 
   $("#key-form").onsubmit = async (event) => {
     event.preventDefault();
