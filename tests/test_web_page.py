@@ -135,6 +135,17 @@ def test_phone_sized_screen_and_errors_in_words(browser, server):
     page.close()
 
 
+def start_job_in_page(browser, url: str, username: str, path: Path):
+    """A new page: register, open the batch panel, submit ``path`` as a job."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(url)
+    register_in_page(page, username)
+    page.get_by_text("Many files, or a zip?").click()
+    page.locator("#job-form").get_by_label("Images or zip archives").set_input_files(str(path))
+    page.locator("#job-form").get_by_role("button", name="Start batch job").click()
+    return page
+
+
 def register_in_page(page, name: str) -> None:
     page.get_by_text("New here? Register").click()
     form = page.locator("#register-form")
@@ -162,12 +173,7 @@ def test_a_batch_job_from_a_zip_runs_in_the_background(browser, tmp_path, artben
             )
         bundle.writestr("entries/README.txt", "the artists' statements")
     try:
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(server.url)
-        register_in_page(page, "batcher")
-        page.get_by_text("Many files, or a zip?").click()
-        page.locator("#job-form").get_by_label("Images or zip archives").set_input_files(str(archive))
-        page.locator("#job-form").get_by_role("button", name="Start batch job").click()
+        page = start_job_in_page(browser, server.url, "batcher", archive)
         page.locator("#message").filter(
             has_text="Batch job started: 5 files (1 entry that is not an image was left out)"
         ).wait_for()
@@ -188,12 +194,7 @@ def test_a_batch_job_from_a_zip_runs_in_the_background(browser, tmp_path, artben
 def test_without_postgresql_the_page_says_why_there_are_no_batch_jobs(browser, server, tmp_path):
     picture = tmp_path / "one.png"
     picture.write_bytes(image_bytes("ai", 64, "PNG"))
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.goto(server.url)
-    register_in_page(page, "sqliteuser")
-    page.get_by_text("Many files, or a zip?").click()
-    page.locator("#job-form").get_by_label("Images or zip archives").set_input_files(str(picture))
-    page.locator("#job-form").get_by_role("button", name="Start batch job").click()
+    page = start_job_in_page(browser, server.url, "sqliteuser", picture)
     page.locator("#message").filter(
         has_text="Could not start the batch job: batch jobs need PostgreSQL"
     ).wait_for()

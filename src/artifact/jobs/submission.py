@@ -47,8 +47,9 @@ def submit_job(
         if not intake.accepted:
             raise IntakeError("the submission holds no image files", "empty_job")
         with sessions.begin() as session:
-            job = BatchJob(id=uuid.uuid4().hex, user_id=user_id, status="queued", total=len(intake.accepted))
-            job.attempts = 0
+            job = BatchJob(
+                id=uuid.uuid4().hex, user_id=user_id, status="queued", total=len(intake.accepted), attempts=0
+            )
             session.add(job)
             # Under each digest's lock (sorted: no deadlock between two submissions), a
             # concurrent clean-up can no longer remove a file this job is about to reference.

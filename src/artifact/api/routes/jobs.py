@@ -88,24 +88,18 @@ def list_jobs(user: CurrentUser, session: SessionDep, limit: Limit = 50, offset:
         .offset(offset)
     ).all()
     count = session.scalar(select(func.count()).select_from(BatchJob).where(BatchJob.user_id == user.id))
-    progress = dict(
-        session.execute(
-            select(BatchJobFile.job_id, func.count())
-            .where(
-                BatchJobFile.job_id.in_([job.id for job in jobs]),
-                (BatchJobFile.analysis_id.is_not(None)) | (BatchJobFile.error.is_not(None)),
-            )
+    # count(column) counts the non-null ones: analysed files, and failed ones.
+    counts = {
+        job_id: (analysed + failed, failed)
+        for job_id, analysed, failed in session.execute(
+            select(BatchJobFile.job_id, func.count(BatchJobFile.analysis_id), func.count(BatchJobFile.error))
+            .where(BatchJobFile.job_id.in_([job.id for job in jobs]))
             .group_by(BatchJobFile.job_id)
         ).all()
-    )
-    failed = dict(
-        session.execute(
-            select(BatchJobFile.job_id, func.count())
-            .where(BatchJobFile.job_id.in_([job.id for job in jobs]), BatchJobFile.error.is_not(None))
-            .group_by(BatchJobFile.job_id)
-        ).all()
-    )
-    data = [_public(job, done=progress.get(job.id, 0), failed=failed.get(job.id, 0)) for job in jobs]
+    }
+    data = [
+        _public(job, done=counts.get(job.id, (0, 0))[0], failed=counts.get(job.id, (0, 0))[1]) for job in jobs
+    ]
     return JobsPublic(data=data, count=count or 0)
 
 
