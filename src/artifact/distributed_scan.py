@@ -85,37 +85,34 @@ def iter_input_keys(source: str, endpoint: str | None = None) -> Iterator[str]:
                 yield str(Path(folder) / name)
 
 
-def _output(output: str, endpoint: str | None):
-    """(store, prefix) for an s3:// output, or (None, folder) for a local one."""
+def _output_store(output: str, endpoint: str | None):
+    """The object store of an s3:// output (its prefix applied), or None for a local folder."""
     if is_s3(output):
         from artifact.storage.object_store import open_bucket
 
-        return open_bucket(output, endpoint)[0], ""
+        return open_bucket(output, endpoint)[0]
     Path(output).mkdir(parents=True, exist_ok=True)
-    return None, output
+    return None
 
 
 def list_parts(output: str, endpoint: str | None = None) -> list[str]:
     """Names of the Parquet partitions already written under ``output``."""
-    store, folder = _output(output, endpoint)
+    store = _output_store(output, endpoint)
     if store is None:
-        return sorted(p.name for p in Path(folder).glob("part-*.parquet"))
+        return sorted(p.name for p in Path(output).glob("part-*.parquet"))
     from artifact.storage.object_store import iter_objects
 
-    return sorted(
-        meta["path"].rsplit("/", 1)[-1]
-        for meta in iter_objects(store)
-        if meta["path"].rsplit("/", 1)[-1].startswith("part-") and meta["path"].endswith(".parquet")
-    )
+    names = (meta["path"] for meta in iter_objects(store))  # relative to the output prefix
+    return sorted(n for n in names if "/" not in n and n.startswith("part-") and n.endswith(".parquet"))
 
 
 def read_part(output: str, name: str, endpoint: str | None = None, columns: list[str] | None = None):
     """One partition as a pyarrow table."""
     import pyarrow.parquet as pq
 
-    store, folder = _output(output, endpoint)
+    store = _output_store(output, endpoint)
     if store is None:
-        return pq.read_table(Path(folder) / name, columns=columns)
+        return pq.read_table(Path(output) / name, columns=columns)
     import obstore
 
     return pq.read_table(io.BytesIO(bytes(obstore.get(store, name).bytes())), columns=columns)
@@ -136,9 +133,9 @@ def _write_part(output: str, name: str, rows: list[dict], endpoint: str | None) 
 
     schema = pa.schema([(column, getattr(pa, kind)()) for column, kind in COLUMNS])
     table = pa.Table.from_pylist([_flat(row) for row in rows], schema=schema)
-    store, folder = _output(output, endpoint)
+    store = _output_store(output, endpoint)
     if store is None:
-        target = Path(folder) / name
+        target = Path(output) / name
         tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
         pq.write_table(table, tmp)
         os.replace(tmp, target)
