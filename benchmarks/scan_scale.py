@@ -137,9 +137,8 @@ def main() -> None:
         per_worker = {}
         for workers in (1, 2):
             started = time.perf_counter()
-            client = distributed_scan.connect(f"local:{workers}")
-            startup = time.perf_counter() - started
-            try:
+            with distributed_scan.dask_client(f"local:{workers}") as client:
+                startup = time.perf_counter() - started
                 for where, source in (("disk", str(folder)), ("S3 emulator", "s3://bench/in")):
                     rates = []
                     for repeat in range(args.repeats):
@@ -151,9 +150,6 @@ def main() -> None:
                         rates.append(time_dask(client, source, target, model, endpoint, args.partition_size))
                     rows.append((f"Dask LocalCluster, {workers} worker(s)", where, statistics.median(rates)))
                     per_worker[(workers, where)] = statistics.median(rates) / workers
-            finally:
-                client.close()
-                client._artifact_cluster.close()
             print(f"Dask LocalCluster of {workers}: start-up {startup:.1f} s (not counted above)")
     finally:
         emulator.terminate()

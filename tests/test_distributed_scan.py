@@ -37,10 +37,8 @@ def build_images(folder: Path, count: int, seed: int = 5) -> Path:
 @pytest.fixture(scope="module")
 def cluster_client():
     """Two single-threaded worker processes, as ``--cluster local:2`` starts."""
-    client = distributed_scan.connect("local:2")
-    yield client
-    client.close()
-    client._artifact_cluster.close()
+    with distributed_scan.dask_client("local:2") as client:
+        yield client
 
 
 def all_rows(output: str, endpoint: str | None = None) -> list[dict]:
@@ -150,8 +148,7 @@ def test_an_interrupted_scan_resumes_and_writes_every_key_exactly_once(artbench_
 def test_a_worker_that_dies_has_its_partitions_run_elsewhere(artbench_run, tmp_path):
     folder = build_images(tmp_path / "art", 40, seed=8)
     output = tmp_path / "parquet"
-    client = distributed_scan.connect("local:2")
-    try:
+    with distributed_scan.dask_client("local:2") as client:
         pids = client.run(os.getpid)  # worker address -> process id
         outcome = {}
 
@@ -170,9 +167,6 @@ def test_a_worker_that_dies_has_its_partitions_run_elsewhere(artbench_run, tmp_p
         os.kill(next(iter(pids.values())), signal.SIGKILL)  # mid-scan: it holds a partition or two
         thread.join(180)
         assert not thread.is_alive()
-    finally:
-        client.close()
-        client._artifact_cluster.close()
     summary = outcome["summary"]
     assert summary.failed_partitions == 0 and summary.scanned == 41
     counts = Counter(row["path"] for row in all_rows(str(output)))

@@ -436,17 +436,11 @@ def _scan_distributed(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserFacingError(str(exc)) from None
     model = str(_predictor(args.model).model_dir) if args.model else None  # None: each worker's bundled
-    client = distributed_scan.connect(args.cluster, args.scheduler)
-    try:
+    with distributed_scan.dask_client(args.cluster, args.scheduler) as client:
         summary = distributed_scan.scan_distributed(
             args.folder, args.out, client=client, model_dir=model, endpoint=args.s3_endpoint,
             partition_size=args.partition_size, progress=console.is_terminal,
         )  # fmt: skip
-    finally:
-        cluster = getattr(client, "_artifact_cluster", None)
-        client.close()
-        if cluster is not None:
-            cluster.close()
     verdicts = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_verdict.items())) or "none"
     rate = summary.scanned / summary.seconds if summary.seconds else 0.0
     console.print(

@@ -18,6 +18,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,13 +234,17 @@ def parse_cluster(spec: str) -> int:
     return int(count) if count else (os.cpu_count() or 1)
 
 
-def connect(cluster: str | None = None, scheduler: str | None = None):
-    """A Dask client: a LocalCluster of single-threaded worker processes, or an existing one."""
+@contextmanager
+def dask_client(cluster: str | None = None, scheduler: str | None = None) -> Iterator:
+    """A Dask client on an existing cluster, or on a LocalCluster of single-threaded worker
+    processes started here (and closed with the client)."""
     from distributed import Client, LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.WARNING)  # its start/stop chatter
     if scheduler:
-        return Client(scheduler)
+        with Client(scheduler) as client:
+            yield client
+        return
     workers = parse_cluster(cluster or "local")
     import dask
 
@@ -247,13 +252,11 @@ def connect(cluster: str | None = None, scheduler: str | None = None):
     # mmap threshold low: every decoded image is then fresh pages from the kernel, which
     # halved our throughput (benchmarks/scan_scale.py). Leave glibc's adaptive default.
     dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
-    local = LocalCluster(
+    with LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
         silence_logs=logging.WARNING,
-    )  # fmt: skip
-    client = Client(local)
-    client._artifact_cluster = local  # closed with the client
-    return client
+    ) as local, Client(local) as client:  # fmt: skip
+        yield client
 
 
 def _partitions(keys: Iterator[str], done: set[str], size: int, stats) -> Iterator[list[str]]:

@@ -84,17 +84,20 @@ def ensure_queue_schema(engine: Engine) -> None:
             connection.commit()
 
 
+def _deferrer(app: procrastinate.App, job_id: str):
+    # The lock keeps two attempts at one job apart; the queueing lock keeps one waiting at most.
+    return app.configure_task(TASK, lock=job_lock(job_id), queueing_lock=job_lock(job_id))
+
+
 def defer(app: procrastinate.App, job_id: str) -> None:
     """Queue a job once: a second deferral while one waits is a no-op."""
     with contextlib.suppress(AlreadyEnqueued):
-        app.configure_task(TASK, lock=job_lock(job_id), queueing_lock=job_lock(job_id)).defer(job_id=job_id)
+        _deferrer(app, job_id).defer(job_id=job_id)
 
 
 async def defer_async(app: procrastinate.App, job_id: str) -> None:
     with contextlib.suppress(AlreadyEnqueued):
-        await app.configure_task(TASK, lock=job_lock(job_id), queueing_lock=job_lock(job_id)).defer_async(
-            job_id=job_id
-        )
+        await _deferrer(app, job_id).defer_async(job_id=job_id)
 
 
 async def reap(app: procrastinate.App, sessions, stalled_seconds: float) -> int:
