@@ -66,7 +66,7 @@ def test_a_juror_analyses_builds_the_gallery_and_makes_an_api_key(browser, serve
         "input => input.addEventListener('click', () => { window.chooserOpened = true; })"
     )
     page.locator("#dropzone").press("Enter")
-    page.wait_for_function("window.chooserOpened === true", timeout=10_000)
+    page.wait_for_function("() => window.chooserOpened === true", timeout=10_000)
     page.locator("#analyse-files").set_input_files([str(artwork), str(broken)])
     cards = page.locator("#results .card")
     good = cards.filter(has_text="sunrise.png")
@@ -136,6 +136,54 @@ def test_phone_sized_screen_and_errors_in_words(browser, server):
     assert overflow <= 0
     SCREENS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENS / "05-phone-sign-in-error.png", full_page=True)
+    page.close()
+
+
+# Answers to requests whose URL contains ``window.slowFilter`` arrive 1.5 s late.
+SLOW_GALLERY_ANSWERS = """
+const realFetch = window.fetch;
+window.slowAnswers = 0;
+window.fetch = async (input, init) => {
+  const slow = Boolean(window.slowFilter) && String(input).includes(window.slowFilter);
+  try {
+    const response = await realFetch(input, init);
+    if (slow) await new Promise((resolve) => setTimeout(resolve, 1500));
+    return response;
+  } finally {
+    if (slow) window.slowAnswers += 1;  // answered, or aborted by the page
+  }
+};
+"""
+
+
+def test_a_late_answer_does_not_overwrite_a_newer_gallery_filter(browser, server, tmp_path):
+    """The filter changed twice quickly: the first request's answer arrives last and must not win."""
+    artwork = tmp_path / "dawn.png"
+    artwork.write_bytes(image_bytes("ai", size=96, fmt="PNG"))
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.add_init_script(SLOW_GALLERY_ANSWERS)
+    page.goto(server.url)
+    register_in_page(page, "filterer")
+    page.get_by_role("button", name="Gallery").click()
+    form = page.locator("#artwork-form")
+    form.get_by_label("Title").fill("Dawn")
+    form.get_by_label("Artist").fill("B. Painter")
+    form.get_by_label("Image").set_input_files(str(artwork))
+    form.get_by_role("button", name="Submit artwork").click()
+    page.locator("#gallery li").filter(has_text="Dawn").wait_for()
+    verdict = page.locator("#gallery li .badge").first.inner_text()
+    other = next(v for v in ("ai", "human", "uncertain") if v != verdict)
+
+    message = page.locator("#message").inner_text()
+    page.evaluate("verdict => { window.slowFilter = `verdict=${verdict}`; }", verdict)
+    page.locator("#gallery-filter").select_option(verdict)  # answered late: 1 artwork
+    page.locator("#gallery-filter").select_option(other)  # answered at once: 0 artworks
+    page.locator("#gallery-count").filter(has_text="0 artworks").wait_for()
+    page.wait_for_function("() => window.slowAnswers >= 1")
+    page.wait_for_timeout(300)  # room for a stale answer to be (wrongly) drawn
+    assert page.locator("#gallery-count").inner_text() == "0 artworks"
+    assert page.locator("#gallery li").count() == 0
+    assert page.locator("#message").inner_text() == message  # a dropped request is no error to show
     page.close()
 
 

@@ -40,6 +40,16 @@ async function api(path, options = {}) {
   return response;
 }
 
+// A list shows the answer to its newest request only: starting a request aborts the previous
+// one of the same list, so a slower, older answer (a filter changed twice quickly) cannot
+// overwrite a newer one.
+const pendingLists = {};
+function newestOnly(list) {
+  pendingLists[list]?.abort();
+  pendingLists[list] = new AbortController();
+  return pendingLists[list].signal;
+}
+
 async function imageUrl(path) {
   const blob = await (await api(path)).blob();
   return URL.createObjectURL(blob);
@@ -212,8 +222,10 @@ async function loadJobs() {
 // ---- gallery, history, account -----------------------------------------------------------
 async function loadGallery() {
   const verdict = $("#gallery-filter").value;
+  const signal = newestOnly("gallery");
   try {
-    const page = await (await api(`/v1/artworks?limit=200${verdict ? `&verdict=${verdict}` : ""}`)).json();
+    const page = await (await api(`/v1/artworks?limit=200${verdict ? `&verdict=${verdict}` : ""}`, { signal })).json();
+    if (signal.aborted) return;
     $("#gallery-count").textContent = `${page.count} artwork${page.count === 1 ? "" : "s"}`;
     const list = $("#gallery");
     list.replaceChildren();
@@ -241,7 +253,7 @@ async function loadGallery() {
       item.append(image, title, badge, " ", open, " ", remove);
       list.append(item);
     }
-  } catch (error) { showMessage(error.message); }
+  } catch (error) { if (!signal.aborted) showMessage(error.message); }
 }
 
 function openArtwork(artwork) {
@@ -262,8 +274,10 @@ async function deleteArtwork(artwork) {
 }
 
 async function loadHistory() {
+  const signal = newestOnly("history");
   try {
-    const page = await (await api("/v1/analyses?limit=200")).json();
+    const page = await (await api("/v1/analyses?limit=200", { signal })).json();
+    if (signal.aborted) return;
     const list = $("#history");
     list.replaceChildren();
     for (const analysis of page.data) {
@@ -274,14 +288,16 @@ async function loadHistory() {
       list.append(item);
     }
     if (!page.count) list.innerHTML = "<li>No analyses yet.</li>";
-  } catch (error) { showMessage(error.message); }
+  } catch (error) { if (!signal.aborted) showMessage(error.message); }
 }
 
 async function loadAccount() {
+  const signal = newestOnly("account");
   try {
-    const me = await (await api("/v1/auth/me")).json();
+    const me = await (await api("/v1/auth/me", { signal })).json();
+    const keys = await (await api("/v1/api-keys", { signal })).json();
+    if (signal.aborted) return;
     $("#whoami").textContent = `Signed in as ${me.username} (${me.role}).`;
-    const keys = await (await api("/v1/api-keys")).json();
     const list = $("#keys");
     list.replaceChildren();
     for (const key of keys.data) {
@@ -299,7 +315,7 @@ async function loadAccount() {
       }
       list.append(item);
     }
-  } catch (error) { showMessage(error.message); }
+  } catch (error) { if (!signal.aborted) showMessage(error.message); }
 }
 
 // ---- wiring --------------------------------------------------------------------------------
