@@ -87,14 +87,7 @@ def test_a_juror_analyses_builds_the_gallery_and_makes_an_api_key(browser, serve
     page.screenshot(path=SCREENS / "02-analysis-with-heatmap.png", full_page=True)
 
     # The gallery: submit, filter, open, delete.
-    page.get_by_role("button", name="Gallery").click()
-    gallery_form = page.locator("#artwork-form")
-    gallery_form.get_by_label("Title").fill("Sunrise")
-    gallery_form.get_by_label("Artist").fill("A. Painter")
-    gallery_form.get_by_label("Image").set_input_files(str(artwork))
-    gallery_form.get_by_role("button", name="Submit artwork").click()
-    page.locator("#gallery li").filter(has_text="Sunrise").wait_for()
-    verdict = page.locator("#gallery li .badge").first.inner_text()
+    verdict = submit_artwork_in_page(page, "Sunrise", "A. Painter", artwork)
     page.screenshot(path=SCREENS / "03-gallery.png", full_page=True)
     page.locator("#gallery-filter").select_option(verdict)
     page.locator("#gallery-count").filter(has_text="1 artwork").wait_for()
@@ -164,14 +157,7 @@ def test_a_late_answer_does_not_overwrite_a_newer_gallery_filter(browser, server
     page.add_init_script(SLOW_GALLERY_ANSWERS)
     page.goto(server.url)
     register_in_page(page, "filterer")
-    page.get_by_role("button", name="Gallery").click()
-    form = page.locator("#artwork-form")
-    form.get_by_label("Title").fill("Dawn")
-    form.get_by_label("Artist").fill("B. Painter")
-    form.get_by_label("Image").set_input_files(str(artwork))
-    form.get_by_role("button", name="Submit artwork").click()
-    page.locator("#gallery li").filter(has_text="Dawn").wait_for()
-    verdict = page.locator("#gallery li .badge").first.inner_text()
+    verdict = submit_artwork_in_page(page, "Dawn", "B. Painter", artwork)
     other = next(v for v in ("ai", "human", "uncertain") if v != verdict)
 
     message = page.locator("#message").inner_text()
@@ -196,6 +182,18 @@ def start_job_in_page(browser, url: str, username: str, path: Path):
     page.locator("#job-form").get_by_label("Images or zip archives").set_input_files(str(path))
     page.locator("#job-form").get_by_role("button", name="Start batch job").click()
     return page
+
+
+def submit_artwork_in_page(page, title: str, artist: str, path: Path) -> str:
+    """Open the gallery, submit one artwork, wait for it to be listed; its verdict badge."""
+    page.get_by_role("button", name="Gallery").click()
+    form = page.locator("#artwork-form")
+    form.get_by_label("Title").fill(title)
+    form.get_by_label("Artist").fill(artist)
+    form.get_by_label("Image").set_input_files(str(path))
+    form.get_by_role("button", name="Submit artwork").click()
+    page.locator("#gallery li").filter(has_text=title).wait_for()
+    return page.locator("#gallery li .badge").first.inner_text()
 
 
 def register_in_page(page, name: str) -> None:
