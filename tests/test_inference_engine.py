@@ -44,6 +44,33 @@ def test_engine_matches_keras_within_1e4(artbench_run, predictor, test_paths):
     assert (engine_probs.argmax(1) == keras_probs.argmax(1)).all()
 
 
+def test_keras_scoring_sends_at_most_batch_size_crops_to_the_model(artbench_run, monkeypatch):
+    """Five crops per image: the model sees batches of <= batch_size crops, and the means are
+    the same as scoring every crop of every image in one call."""
+    import keras
+
+    from artifact.inference.preprocess import PreprocessConfig
+    from artifact.training import keras_predict
+
+    model = keras.saving.load_model(artbench_run / "model.keras", compile=False)
+    side = model.input_shape[1]
+    config = PreprocessConfig(canonical_size=side + 8, input_size=side, crop_mode="five", jpeg_quality=0)
+    pixels = np.random.default_rng(0).integers(0, 256, (11, side + 8, side + 8, 3), dtype=np.uint8)
+    seen = []
+    compiled = keras_predict.compiled_inference
+
+    def recording(m):
+        infer = compiled(m)
+        return lambda x: (seen.append(len(x)), infer(x))[1]
+
+    monkeypatch.setattr(keras_predict, "compiled_inference", recording)
+    chunked = keras_predict.predict_probabilities(model, pixels, config, batch_size=12)
+    assert seen == [10] * 5 + [5]  # two images (10 crops) a call, then the last image
+    every_crop = np.concatenate([prediction_crops(image, config) for image in pixels])
+    whole = np.asarray(model(every_crop, training=False)).reshape(11, 5, -1).mean(axis=1)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+
+
 def test_crop_mode_of_the_card_is_honoured(artbench_run, tmp_path, test_paths):
     original = Predictor(artbench_run)
     other_mode = "center" if original.card.preprocess.crop_mode != "center" else "five"

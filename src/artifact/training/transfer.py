@@ -30,6 +30,7 @@ from artifact.data.augment import AugmentConfig
 from artifact.data.pipeline import make_view_dataset
 from artifact.inference.preprocess import PreprocessConfig
 from artifact.training.backbones import BackboneModel, set_top_trainable
+from artifact.training.keras_predict import compiled_inference
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def extract_features(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     dataset = make_view_dataset(pixels, preprocess, augment, views=views, batch_size=batch_size, seed=seed)
+    features = compiled_inference(backbone.features)
     total = len(pixels) * views
     chunks: list[list[np.ndarray]] = []
     indices: list[np.ndarray] = []
@@ -83,7 +85,7 @@ def extract_features(
     with Progress(*columns, disable=total < 50 or not interactive) as progress:
         task = progress.add_task(description, total=total)
         for index, images in dataset:
-            outputs = backbone.features(images, training=False)
+            outputs = features(images)
             chunks.append([np.asarray(o, dtype=np.float16) for o in outputs])
             indices.append(np.asarray(index))
             progress.advance(task, len(index))
