@@ -6,4 +6,5 @@ weights=${WEIGHTS:-../shared/weights/mobilenet_v2_1.0_224_no_top_from_coral_quan
 RECIPE=(--data "$data/art-dev" --data "$wide"
   --architecture mobilenet_v2_1.0 --backbone-weights "$weights"
   --balance source --max-per-source 1500 --source-weighting --augment wide --feature-views 2
+  --canonical-size 320 --image-size 224 --crop-mode five
   --epochs 15 --fine-tune-epochs 3)
