@@ -20,16 +20,19 @@ TABLES = ("users", "api_keys", "analyses", "artworks")
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
-        return
-    for table in TABLES:
-        with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": True}):
-            pass
+    _rebuild_tables(autoincrement=True)
 
 
 def downgrade() -> None:
+    _rebuild_tables(autoincrement=False)
+
+
+def _rebuild_tables(*, autoincrement: bool) -> None:
+    """SQLite only: AUTOINCREMENT can only be switched by rebuilding the table."""
     if op.get_bind().dialect.name != "sqlite":
         return
     for table in TABLES:
-        with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": False}):
+        with op.batch_alter_table(
+            table, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}
+        ):
             pass
