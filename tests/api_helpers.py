@@ -73,3 +73,18 @@ def png_bomb(side: int) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
     )
+
+
+def card_cut_points(model_dir) -> tuple[float, float]:
+    """(human cut, AI cut) as a model's card states them (card_format 2)."""
+    import json
+    from pathlib import Path
+
+    decision = json.loads((Path(model_dir) / "model.json").read_text())["decision"]
+    return decision["human_cut"], decision["ai_cut"]
+
+
+def expected_verdict(prob_ai: float, cuts: tuple[float, float]) -> str:
+    """The documented rule, written out independently of the code under test."""
+    human_cut, ai_cut = cuts
+    return "ai" if prob_ai >= ai_cut else "human" if prob_ai <= human_cut else "uncertain"

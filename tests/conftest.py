@@ -111,6 +111,14 @@ def folders_root(tmp_path) -> Path:
     return build_folders(tmp_path / "folders")
 
 
+def shared_weights(name: str) -> Path:
+    """A pretrained weights file of ../shared/weights, or skip where it is absent."""
+    path = SHARED_DATA.parent / "weights" / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: the shared pretrained weights are not on this machine")
+    return path
+
+
 def shared_dataset(name: str) -> Path:
     path = SHARED_DATA / name
     if not (path / "labels.csv").is_file():
@@ -154,6 +162,7 @@ def service_settings(request, tmp_path, artbench_run):
         model_dir=artbench_run,
         secret_key="test-secret-key-of-sufficient-length-123",
         rate_limit_per_minute=1000,
+        login_attempts_per_minute=1000,
     )
 
 

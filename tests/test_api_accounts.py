@@ -211,3 +211,43 @@ def test_logout_revokes_every_token_and_a_reused_id_inherits_nothing(client, ser
     engine.dispose()
     register(client, "grace")
     assert_error(client.get("/v1/auth/me", headers=doomed), 401)
+
+
+def test_login_is_throttled_per_username_and_unknown_names_cost_the_same(service_settings):
+    """60 wrong passwords in a row all answered 401; an unknown username answered 6x faster."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    settings = service_settings.model_copy(update={"login_attempts_per_minute": 5})
+    with TestClient(create_app(settings)) as client:
+        register_only = client.post(
+            "/v1/auth/register",
+            json={"username": "jody", "email": "jody@example.org", "password": "correct horse"},
+        )
+        assert register_only.status_code == 201
+        statuses = [
+            client.post("/v1/auth/login", json={"username": "jody", "password": f"wrong {i}"}).status_code
+            for i in range(7)
+        ]
+        assert statuses == [401] * 5 + [429] * 2
+        # The OAuth2 form shares the per-username count.
+        assert client.post("/v1/auth/token", data={"username": "JODY", "password": "x"}).status_code == 429
+        # Another username is not locked out by those attempts (the address limit is 3x).
+        assert client.post("/v1/auth/login", json={"username": "ann", "password": "x"}).status_code == 401
+
+    def timed(username: str) -> float:
+        started = time.perf_counter()
+        from artifact.security import verify_password
+
+        verify_password("wrong", None if username == "unknown" else hash_of_known)
+        return time.perf_counter() - started
+
+    from artifact.security import hash_password
+
+    hash_of_known = hash_password("correct horse")
+    known = sorted(timed("jo") for _ in range(5))[2]
+    unknown = sorted(timed("unknown") for _ in range(5))[2]
+    assert unknown > 0.5 * known  # the dummy hash makes an unknown name cost a real check

@@ -7,7 +7,15 @@ import hashlib
 import pytest
 from PIL import Image
 
-from tests.api_helpers import assert_error, image_bytes, png_bomb, register, upload
+from tests.api_helpers import (
+    assert_error,
+    card_cut_points,
+    expected_verdict,
+    image_bytes,
+    png_bomb,
+    register,
+    upload,
+)
 from tests.test_inference_decode import encode, gradient
 
 pytestmark = pytest.mark.slow
@@ -45,12 +53,13 @@ def test_analyze_returns_the_verdict_and_stores_it(client, service_settings):
     response = upload(client, headers, data)
     assert response.status_code == 201
     body = response.json()
-    assert body["verdict"] in ("ai", "human", "uncertain")
+    cuts = card_cut_points(service_settings.model_dir)
     assert 0 <= body["prob_ai"] <= 1
+    assert body["verdict"] == body["model_verdict"] == expected_verdict(body["prob_ai"], cuts)
+    assert body["cut_points"] == {"human": cuts[0], "ai": cuts[1]}
+    assert body["score"] == pytest.approx(1 - body["probabilities"]["human"], abs=2e-6)
     assert body["image_sha256"] == hashlib.sha256(data).hexdigest()
     assert set(body["probabilities"]) == {"human", "ai"}
-    low, high = body["uncertain_band"]
-    assert low <= body["threshold"] <= high
     assert body["model"]["name"] == "artbench" and body["evidence"] == []
     assert body["processing_ms"] > 0
     history = client.get("/v1/analyses", headers=headers).json()
@@ -203,7 +212,7 @@ def test_orphans_from_a_crash_are_swept_at_start(service_settings):
     with TestClient(create_app(service_settings)) as client:
         # Too fresh to be swept at start (it could be an upload in flight)...
         assert store.exists(orphan)
-        assert sweep_orphans(client.app.state.sessions, store, min_age_s=0) == 1
+        assert sweep_orphans(client.app.state.writer_sessions, store, min_age_s=0) == 1
     assert not store.exists(orphan)
 
 
@@ -274,7 +283,7 @@ def test_a_sweep_tolerates_files_another_worker_removed_meanwhile(service_settin
     store.delete(gone)
     monkeypatch.setattr(LocalImageStore, "digests_older_than", lambda self, min_age_s: iter(listed))
     with TestClient(create_app(service_settings)) as client:  # its own start-up sweep runs too
-        assert sweep_orphans(client.app.state.sessions, store, min_age_s=0) == 2
+        assert sweep_orphans(client.app.state.writer_sessions, store, min_age_s=0) == 2
     assert not store.exists(kept)
 
 
@@ -330,3 +339,40 @@ def test_an_upload_waiting_on_a_lock_held_from_outside_gets_503_after_one_timeou
         assert_error(response, 503, "busy")
         assert response.headers["Retry-After"] and waited < 1.9
         assert upload(client, headers, image_bytes(seed=99)).status_code == 201
+
+
+def test_a_sweep_never_deletes_an_orphan_that_an_upload_claims_meanwhile(client, service_settings):
+    """A retry uploads bytes that sit in the store as an old orphan while another replica's
+    sweep lists the store: the upload is acknowledged, so its image must survive the sweep."""
+    import threading
+
+    from artifact.service import sweep_orphans
+
+    store = client.app.state.store
+    headers = register(client, "retry")
+    data = image_bytes("ai", seed=77)
+    orphan, _ = store.put(data)  # left by an earlier attempt whose commit never happened
+    listed, resume = threading.Event(), threading.Event()
+    real_listing = store.digests_older_than
+
+    def slow_listing(min_age_s):
+        for digest in real_listing(min_age_s):
+            listed.set()
+            resume.wait(10)  # the listing of a big bucket takes seconds: an upload lands now
+            yield digest
+
+    store.digests_older_than = slow_listing
+    removed = []
+    sweeper = threading.Thread(
+        target=lambda: removed.append(sweep_orphans(client.app.state.writer_sessions, store, 0))
+    )
+    sweeper.start()
+    assert listed.wait(10)
+    response = upload(client, headers, data)
+    assert response.status_code == 201 and response.json()["image_sha256"] == orphan
+    resume.set()
+    sweeper.join(20)
+    del store.digests_older_than
+    assert removed == [0]
+    image = client.get(f"/v1/analyses/{response.json()['id']}/image", headers=headers)
+    assert image.status_code == 200 and image.content == data

@@ -11,6 +11,7 @@ import pytest
 
 from artifact.cli import main
 from artifact.data.samples import read_samples
+from tests.api_helpers import card_cut_points, expected_verdict
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +35,9 @@ def test_predict_json_reports_each_file_and_errors(artbench_run, image_folder, c
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["path"] for r in rows] == [*map(str, good), str(bad)]
+    cuts = card_cut_points(artbench_run)
     for row in rows[:2]:
-        assert row["verdict"] in ("ai", "human", "uncertain")
+        assert row["verdict"] == expected_verdict(row["prob_ai"], cuts)
         assert 0 <= row["prob_ai"] <= 1 and len(row["sha256"]) == 64
     assert set(rows[2]) >= {"path", "error"} and "verdict" not in rows[2]
 
@@ -103,3 +105,63 @@ def test_predict_json_carries_evidence_and_strong_evidence_decides(artbench_run,
     row = json.loads(capsys.readouterr().out)[0]
     assert row["verdict"] == "ai" and row["evidence"][0]["strength"] == "strong"
     assert "AI-generated" in row["verdict_reason"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".html"])
+def test_scan_survives_odd_file_names_fifos_and_devices(artbench_run, image_folder, tmp_path, suffix, capsys):
+    """A name that is not UTF-8 lost every row of the report; a FIFO named *.png hung the
+    cluster scan and a link to /dev/zero was read without bound."""
+    import os
+
+    odd = os.fsencode(str(image_folder)) + b"/caf\xe9-\xff.jpg"
+    shutil.copy(image_folder / "art_0.jpg", os.fsdecode(odd))
+    os.mkfifo(image_folder / "pipe.png")
+    os.symlink("/dev/zero", image_folder / "zeros.png")
+    report = tmp_path / f"report{suffix}"
+    args = ["scan", str(image_folder), "--out", str(report), "--model", str(artbench_run)]
+    assert main(args) == 0
+    assert "scanned 12 new files" in capsys.readouterr().out  # 10 + broken + the odd name
+    from artifact.reports import read_report
+
+    rows = read_report(report)
+    escaped = [r for r in rows if "\\xe9" in r["path"]]
+    assert len(escaped) == 1 and escaped[0]["path"].endswith("caf\\xe9-\\xff.jpg")
+    assert escaped[0].get("verdict") and not escaped[0].get("error")
+    assert main(args) == 0
+    assert "scanned 1 new files (11 already in the report)" in capsys.readouterr().out  # broken retried
+
+
+def test_csv_cells_that_start_a_formula_are_neutralised(tmp_path):
+    from artifact.reports import read_report, write_report
+
+    report = tmp_path / "r.csv"
+    rows = [{"path": "=HYPERLINK(\"http://evil\")", "verdict": "human", "prob_ai": 0.1,
+             "evidence": [{"strength": "weak", "points_to": "human", "summary": "@SUM(A1)"}]},
+            {"path": "-2+3.png", "verdict": "ai", "prob_ai": 0.9}]  # fmt: skip
+    write_report(report, rows)
+    cells = list(csv.DictReader(report.open()))
+    assert cells[0]["path"].startswith("'=") and cells[1]["path"] == "'-2+3.png"
+    assert cells[0]["evidence"].startswith("weak")  # not a formula start: unchanged
+    assert [r["path"] for r in read_report(report)] == ['=HYPERLINK("http://evil")', "-2+3.png"]
+
+
+def test_version_names_the_package_and_the_bundled_model(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the line
+    assert out.startswith("artifact ") and "bundled model artifact-default" in out and "card format 2" in out
+
+
+def test_serve_on_a_port_in_use_says_so_before_any_banner(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--port", str(port), "--data-dir", str(tmp_path / "d")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in " ".join(captured.err.split())
+    assert "ArtiFact on http" not in captured.out and not (tmp_path / "d").exists()

@@ -16,7 +16,7 @@ from artifact.data.samples import Sample, source_of
 from artifact.data.sources import allocate_evenly, balance_by_source, cap_per_source, load_datasets
 from artifact.data.splits import stratified_split
 from artifact.inference.preprocess import PreprocessConfig
-from artifact.training.calibration import calibrate
+from artifact.training.calibration import fit_decision_rule
 from tests.conftest import make_art
 
 
@@ -124,15 +124,20 @@ def test_source_audit_flags_a_source_that_survives_canonicalisation(tmp_path):
     assert not report["per_source"]["museum"]["vs_other_classes"]["sharpness"]["shortcut"]
 
 
-def test_threshold_under_a_false_positive_constraint():
+def test_ai_cut_under_a_false_positive_constraint():
     rng = np.random.default_rng(0)
     human, ai = rng.uniform(0, 0.7, 1000), rng.uniform(0.3, 1.0, 1000)
     truth = np.r_[np.zeros(1000), np.ones(1000)].astype(bool)
-    free = calibrate(truth, np.r_[human, ai])
-    bound = calibrate(truth, np.r_[human, ai], max_false_ai=0.02)
-    assert np.mean(human >= bound.threshold) <= 0.02 < np.mean(human >= free.threshold)
-    assert bound.validation_false_ai <= 0.02 and bound.max_false_ai == 0.02
-    assert bound.threshold == pytest.approx(0.686, abs=0.01)  # the 98th percentile of U(0, 0.7)
-    # Every human above every AI score: the threshold sits just above the highest human.
-    extreme = calibrate(np.array([0, 0, 1], dtype=bool), np.array([0.995, 0.999, 0.5]), max_false_ai=0.0)
-    assert extreme.threshold > 0.999
+    free, _ = fit_decision_rule(truth, np.r_[human, ai], max_false_ai=None)
+    bound, report = fit_decision_rule(truth, np.r_[human, ai], max_false_ai=0.02)
+    called = bound.decide(human)[1] == "ai"
+    assert np.mean(called) <= 0.02 < np.mean(free.decide(human)[1] == "ai")
+    assert report["validation_human_called_ai"] <= 0.02 and report["max_false_ai"] == 0.02
+    # The AI cut sits at the 98th percentile of U(0, 0.7), whatever the calibration.
+    assert np.min(human[called]) == pytest.approx(0.686, abs=0.01)
+    # Every human above every AI score: only the very top is called ai, and it still can be.
+    extreme, report = fit_decision_rule(
+        np.array([0, 0, 1], dtype=bool), np.array([0.995, 0.999, 0.5]), max_false_ai=0.0
+    )
+    assert report["validation_human_called_ai"] == 0.0
+    assert extreme.decide(1.0)[1] == "ai"

@@ -163,3 +163,56 @@ def _decode_or_our_error(data: bytes) -> None:
         assert exc.code and exc.message
     else:
         assert image.mode == "RGB" and min(image.size) >= 1
+
+
+def _progressive_jpeg(side: int = 64) -> bytes:
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)).save(
+        buffer, "JPEG", progressive=True, quality=90
+    )
+    return buffer.getvalue()
+
+
+def test_jpeg_scans_are_counted_from_the_markers():
+    from artifact.inference.decode import count_jpeg_scans
+
+    assert count_jpeg_scans(encode(Image.new("RGB", (32, 32), "red"), "JPEG")) == 1
+    assert count_jpeg_scans(_progressive_jpeg()) == 10
+
+
+def test_a_jpeg_repeating_one_scan_is_refused_before_decoding(monkeypatch):
+    """A progressive JPEG repeating a tiny scan passed every limit and cost minutes of CPU."""
+    from PIL import ImageFile
+
+    from artifact.inference.decode import decode_upload
+
+    data = _progressive_jpeg()
+    last = data.rfind(b"\xff\xda")
+    hostile = data[:-2] + data[last:-2] * 200 + b"\xff\xd9"
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(1) or real_load(self))
+    with pytest.raises(ImageDecodeError) as caught:
+        decode_upload(hostile)
+    assert caught.value.code == "too_many_scans" and caught.value.http_status == 422
+    assert "more than 100 scans" in caught.value.message
+    assert decoded == []
+    assert decode_upload(_progressive_jpeg()).image.size == (64, 64)  # a normal one still decodes
+
+
+def test_a_huge_declared_png_gets_our_limit_in_our_words():
+    import struct
+    import zlib
+
+    from artifact.inference.decode import decode_upload
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, "PNG")
+    png = bytearray(buffer.getvalue())
+    png[16:24] = struct.pack(">II", 60000, 60000)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    with pytest.raises(ImageDecodeError) as caught:
+        decode_upload(bytes(png))
+    assert caught.value.code == "too_many_pixels"
+    assert caught.value.message == "image is 3,600,000,000 pixels; the limit is 50,000,000"

@@ -15,6 +15,7 @@ from PIL import Image
 from artifact.data.samples import read_samples
 from artifact.inference.engine import ModelNotFoundError, Predictor
 from artifact.inference.preprocess import canonicalize, prediction_crops
+from tests.api_helpers import card_cut_points, expected_verdict
 
 pytestmark = pytest.mark.slow
 
@@ -91,17 +92,27 @@ def test_crop_mode_of_the_card_is_honoured(artbench_run, tmp_path, test_paths):
     assert not np.allclose(changed.probabilities([image]), original.probabilities([image]), atol=1e-7)
 
 
-def test_result_fields_and_verdict_band(predictor, test_paths):
-    result = predictor.predict_file(test_paths[0]).to_dict()
-    assert set(result) >= {"verdict", "prob_ai", "probabilities", "model", "sha256"}
-    assert result["model"] == {"name": predictor.card.name, "sha256": predictor.card.sha256}
-    assert len(result["sha256"]) == 64
-    # Both are rounded to 6 decimals on their own, hence the tolerance of two roundings.
-    assert result["prob_ai"] == pytest.approx(1 - result["probabilities"]["human"], abs=2e-6)
-    low, high = predictor.card.uncertain_band
-    assert predictor.verdict(low) == "uncertain" and predictor.verdict(high) == "uncertain"
-    assert predictor.verdict(min(1.0, high + 0.01)) == "ai"
-    assert predictor.verdict(max(0.0, low - 0.01)) == "human"
+def test_result_fields_and_the_decision_rule(predictor, test_paths):
+    card = predictor.card
+    assert card.card_format == 2 and card.decision is not None
+    rule = card.rule
+    for path in test_paths[:6]:
+        result = predictor.predict_file(path).to_dict()
+        assert set(result) >= {"verdict", "prob_ai", "score", "cut_points", "probabilities", "model"}
+        assert result["model"] == {"name": card.name, "sha256": card.sha256}
+        assert len(result["sha256"]) == 64
+        # Both are rounded to 6 decimals on their own, hence the tolerance of two roundings.
+        assert result["score"] == pytest.approx(1 - result["probabilities"]["human"], abs=2e-6)
+        assert result["prob_ai"] == pytest.approx(rule.calibration.apply(result["score"]), abs=2e-6)
+        expected = "ai" if result["prob_ai"] >= rule.ai_cut else (
+            "human" if result["prob_ai"] <= rule.human_cut else "uncertain")  # fmt: skip
+        assert result["verdict"] == expected
+        assert result["cut_points"] == {"human": rule.human_cut, "ai": rule.ai_cut}
+    assert predictor.verdict(rule.ai_cut) == "ai"
+    assert predictor.verdict(rule.human_cut) == "human"
+    assert predictor.verdict(max(0.0, rule.human_cut - 1e-4)) == "human"
+    if rule.ai_cut - rule.human_cut > 2e-6:
+        assert predictor.verdict(rule.ai_cut - 1e-6) == "uncertain"
 
 
 def test_batched_and_threaded_predictions_equal_sequential(predictor, test_paths):
@@ -135,4 +146,5 @@ def test_serving_path_never_imports_tensorflow(artbench_run, test_paths):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY [] 0" in out.stdout, out.stdout + out.stderr
-    assert json.loads(out.stdout.split("HEAVY")[0])[0]["verdict"] in ("ai", "human", "uncertain")
+    row = json.loads(out.stdout.split("HEAVY")[0])[0]
+    assert row["verdict"] == expected_verdict(row["prob_ai"], card_cut_points(artbench_run))

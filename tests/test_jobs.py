@@ -96,6 +96,29 @@ def test_jobs_on_sqlite_answer_503_with_the_reason(artbench_run, tmp_path):
         assert "PostgreSQL" in response.json()["error"]["message"]
 
 
+def test_jobs_without_the_cluster_extra_answer_503_not_500(artbench_run, tmp_path, monkeypatch):
+    """The README's serve install has no procrastinate: the route must not import it first."""
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+    from artifact.config import Settings
+
+    monkeypatch.setitem(sys.modules, "procrastinate", None)  # import procrastinate -> ImportError
+    for name in [m for m in sys.modules if m.startswith("artifact.jobs.")]:
+        monkeypatch.delitem(sys.modules, name)
+    settings = Settings(data_dir=tmp_path / "svc", model_dir=artbench_run, secret_key="x" * 40)
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz").json()
+        assert ready["capabilities"]["batch_jobs"] is False
+        headers = register(client, "serve-only")
+        response = client.post(
+            "/v1/jobs", files=[("files", ("a.png", image_bytes("ai", seed=1)))], headers=headers
+        )
+        assert_error(response, 503, "jobs_unavailable")
+
+
 # ---- on PostgreSQL ------------------------------------------------------------------------------
 
 

@@ -175,3 +175,26 @@ def test_a_text_chunk_bomb_is_read_only_up_to_the_total_cap():
     notes = [e for e in evidence if e.kind == "metadata_truncated"]
     assert len(notes) == 1 and notes[0].strength == "info" and notes[0].points_to == "neither"
     assert apply_policy("human", evidence).verdict == "human"  # a note never decides
+
+
+@pytest.mark.parametrize(
+    "software",
+    ["Imagenomic Portraiture 3.5", "Adobe Photoshop 25.0 (Windows)", "Canon EOS R5 Firmware 1.8",
+     "Fluxus Paint 2", "GIMP 2.10.36", "Affinity Photo 2", "darktable 4.6", "Leonardo Scanner Suite",
+     "Influx Editor", "Capture One 23 Flux"],
+)  # fmt: skip
+def test_ordinary_software_is_no_generator(software):
+    from artifact.provenance.metadata import names_generator
+
+    assert not names_generator(software)
+
+
+@pytest.mark.parametrize(
+    "software",
+    ["Stable Diffusion XL", "Midjourney v6", "DALL·E 3", "DALL-E 2", "Adobe Firefly", "ComfyUI",
+     "FLUX.1-dev", "Google Imagen 3", "Leonardo.Ai", "Fooocus 2.5"],
+)  # fmt: skip
+def test_generators_are_named_word_for_word(software):
+    from artifact.provenance.metadata import names_generator
+
+    assert names_generator(software)

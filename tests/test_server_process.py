@@ -38,7 +38,8 @@ class Server:
 
     def start(self) -> Server:
         env = {**os.environ, "ARTIFACT_SECRET_KEY": "server-test-secret-key-0123456789abcdef",
-               "ARTIFACT_RATE_LIMIT_PER_MINUTE": "10000", **self.extra_env}  # fmt: skip
+               "ARTIFACT_RATE_LIMIT_PER_MINUTE": "10000", "ARTIFACT_LOGIN_ATTEMPTS_PER_MINUTE": "1000",
+               **self.extra_env}  # fmt: skip
         command = [sys.executable, "-m", "artifact", "serve", "--port", str(self.port),
                    "--data-dir", str(self.data_dir), "--model", str(self.model_dir),
                    "--workers", str(self.workers)]  # fmt: skip

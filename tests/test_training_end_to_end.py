@@ -81,10 +81,13 @@ def test_card_describes_and_verifies_the_export(artbench_run):
     assert card["labels"] == ["human", "ai"]
     assert card["input"]["shape"] == [40, 40, 3]
     assert card["preprocess"]["canonical_size"] == 48
-    low, high = card["uncertain_band"]
-    assert 0 <= low <= card["threshold"] <= high <= 1
+    assert card["card_format"] == 2 and "uncertain_band" not in card
+    decision = card["decision"]
+    assert 0 <= decision["human_cut"] <= decision["ai_cut"] <= 1
+    assert decision["calibration"]["method"] in ("temperature", "isotonic")
+    assert "/" not in card["metrics"]["evaluated_on"]  # no paths of the training machine
     verification = card["export"]["verification"]
-    assert verification["label_agreement"] >= 0.995
+    assert verification["compared"] == "verdict" and verification["verdict_agreement"] >= 0.995
     assert verification["max_probability_difference"] < 1e-4
     assert (
         card["metrics"]["accuracy"]
@@ -114,7 +117,7 @@ def test_export_refuses_a_model_that_disagrees(artbench_run, tmp_path, monkeypat
     (copy / "model.tflite").unlink()
     real_verify = export._verify
 
-    def flipped(model, path, pixels, preprocess, quantize):
+    def flipped(model, path, pixels, preprocess, quantize, rule):
         # Stand in for a broken conversion: a LiteRT model whose outputs are swapped.
         engine_cls = export.LiteRTModel
 
@@ -123,10 +126,10 @@ def test_export_refuses_a_model_that_disagrees(artbench_run, tmp_path, monkeypat
                 return super().predict(batch, max_batch)[:, ::-1]
 
         monkeypatch.setattr(export, "LiteRTModel", Swapped)
-        return real_verify(model, path, pixels, preprocess, quantize)
+        return real_verify(model, path, pixels, preprocess, quantize, rule)
 
     monkeypatch.setattr(export, "_verify", flipped)
-    with pytest.raises(ExportVerificationError, match="disagrees with Keras"):
+    with pytest.raises(ExportVerificationError, match="gives another verdict than Keras"):
         export.export_run(copy)
     assert not (copy / "model.tflite").exists()
     assert not (copy / "model.tflite.tmp").exists()
@@ -281,10 +284,13 @@ def _multi_source_manifest(root: Path, per_source: int = 14) -> Path:
 
 
 def test_backbone_run_with_leave_one_source_out_reports_every_source(tmp_path):
+    from tests.conftest import shared_weights
+
+    weights = shared_weights("mobilenet_2_5_224_tf_no_top.h5")
     data = _multi_source_manifest(tmp_path / "multi")
     out = tmp_path / "run"
     args = ["train", "--data", str(data), "--out", str(out), "--architecture", "mobilenet_v1_0.25",
-            "--backbone-weights", "none", "--image-size", "32", "--canonical-size", "32", "--epochs", "2",
+            "--backbone-weights", str(weights), "--image-size", "32", "--canonical-size", "32", "--epochs", "2",
             "--fine-tune-epochs", "1", "--feature-views", "2", "--balance", "source", "--augment", "wide",
             "--leave-one-source-out", "--loso-min-images", "10", "--robustness-limit", "0",
             "--batch-size", "16", "--source-weighting", "--keep-features"]  # fmt: skip
@@ -303,7 +309,7 @@ def test_backbone_run_with_leave_one_source_out_reports_every_source(tmp_path):
         "sd (ai)",
         "flux (ai)",
     }
-    assert metrics["calibration"]["max_false_ai"] == 0.02
+    assert metrics["decision"]["guarantees"]["max_false_ai"] == 0.02
     card = json.loads((out / "model.json").read_text())
     assert card["training"]["architecture"] == "mobilenet_v1_0.25"
     assert card["training"]["fine_tune_epochs"] == 1 and card["training"]["feature_views"] == 2
@@ -323,3 +329,73 @@ def test_backbone_run_with_leave_one_source_out_reports_every_source(tmp_path):
 
     prediction = Predictor(out).predict_file(data / "sd/0.png")
     assert 0.0 <= prediction.prob_ai <= 1.0
+
+
+def test_the_report_measures_the_verdicts_the_engine_serves(artbench_run):
+    """The report's verdict mix is what Predictor answers on the same test images."""
+    from artifact.inference.engine import Predictor
+
+    metrics = json.loads((artbench_run / "report/metrics.json").read_text())
+    rows = list(csv.DictReader((artbench_run / "report/predictions.csv").open()))
+    predictor = Predictor(artbench_run)
+    served = [predictor.predict_file(row["path"]).verdict for row in rows]
+    reported = [row["verdict"] for row in rows]
+    assert sum(a != b for a, b in zip(served, reported, strict=True)) <= 1
+    for label in ("human", "ai"):
+        verdicts = [v for v, row in zip(served, rows, strict=True) if row["true"] == label]
+        for verdict in ("ai", "uncertain", "human"):
+            share = verdicts.count(verdict) / len(verdicts)
+            assert metrics["served"][label][verdict] == pytest.approx(share, abs=1 / len(verdicts) + 1e-9)
+    truth = np.array([row["true"] == "ai" for row in rows])
+    called = np.array([v == "ai" for v in reported])
+    assert metrics["human_called_ai_rate"] == pytest.approx(called[~truth].mean(), abs=1e-4)
+    assert metrics["ai_called_ai_rate"] == pytest.approx(called[truth].mean(), abs=1e-4)
+    # Both verdicts are given on this test split (the "never ai" defect would fail here).
+    assert {"ai", "human"} <= set(served)
+
+
+def test_export_verification_counts_whole_images():
+    from artifact.training.export import exceeds_disagreement_limit
+
+    assert not exceeds_disagreement_limit(1, 200)
+    assert exceeds_disagreement_limit(2, 200)
+    assert exceeds_disagreement_limit(1, 100) and not exceeds_disagreement_limit(2, 400)
+
+
+def test_export_refuses_a_rule_with_an_unreachable_verdict(artbench_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(artbench_run, copy)
+    metrics = json.loads((copy / "report/metrics.json").read_text())
+    mix = metrics["decision"]["guarantees"]["validation_mix"]
+    for label in ("human", "ai"):
+        mix[label]["uncertain"] = (mix[label]["uncertain"] or 0) + (mix[label]["ai"] or 0)
+        mix[label]["ai"] = 0.0
+    (copy / "report/metrics.json").write_text(json.dumps(metrics))
+    (copy / "model.tflite").unlink()
+    assert main(["export", "--run", str(copy)]) == 2
+    assert not (copy / "model.tflite").exists()
+
+
+def test_random_backbone_weights_are_refused_before_any_run_folder(tmp_path, capsys):
+    data = _multi_source_manifest(tmp_path / "multi")
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(data), "--out", str(out), "--architecture", "mobilenet_v1_0.25",
+                 "--backbone-weights", "none"])  # fmt: skip
+    assert code == 2
+    message = " ".join(capsys.readouterr().err.split())
+    assert "nothing can be learned" in message and "--architecture small_cnn" in message
+    assert "weights file" in message
+    assert not out.exists()
+
+
+def test_a_near_chance_model_is_not_served():
+    from artifact.training.calibration import DecisionRuleError, fit_decision_rule, require_servable
+
+    rng = np.random.default_rng(0)
+    is_ai = np.r_[np.zeros(200), np.ones(200)].astype(bool)
+    rule, report = fit_decision_rule(is_ai, rng.uniform(0.49, 0.51, 400))
+    assert report["validation_roc_auc"] < 0.6
+    with pytest.raises(DecisionRuleError, match="near chance"):
+        require_servable(rule)

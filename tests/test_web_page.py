@@ -241,11 +241,13 @@ def test_a_batch_job_from_a_zip_runs_in_the_background(browser, tmp_path, artben
         server.stop()
 
 
-def test_without_postgresql_the_page_says_why_there_are_no_batch_jobs(browser, server, tmp_path):
-    picture = tmp_path / "one.png"
-    picture.write_bytes(image_bytes("ai", 64, "PNG"))
-    page = start_job_in_page(browser, server.url, "sqliteuser", picture)
-    page.locator("#message").filter(
-        has_text="Could not start the batch job: batch jobs need PostgreSQL"
-    ).wait_for()
+def test_without_postgresql_the_page_says_why_there_are_no_batch_jobs(browser, server):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server.url)
+    register_in_page(page, "sqliteuser")
+    page.get_by_text("Many files, or a zip?").click()
+    notice = page.locator("#job-unavailable")
+    notice.filter(has_text="Batch jobs are not available on this server").wait_for()
+    assert "PostgreSQL" in notice.inner_text()
+    assert page.locator("#job-form").get_by_role("button", name="Start batch job").is_disabled()
     page.close()

@@ -14,9 +14,27 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from artifact.inference.decision import DEFAULT_MAX_FALSE_AI, DEFAULT_MAX_MISSED_AI
+
 # TensorFlow's C++ start-up chatter hides our own output; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 console = Console()
+
+
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Shows an option's default beside its help, unless the help already says it or there
+    is none worth saying (None, False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+# Every command's --help shows each option's default beside its help.
+SHOW_DEFAULTS = {"formatter_class": _HelpWithDefaults}
 err_console = Console(stderr=True)
 
 
@@ -40,11 +58,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="artifact", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="artifact",
+        description="ArtiFact: tell whether an artwork image was made by a person or generated "
+        "by AI, how sure that is, and why.",
+        formatter_class=_HelpWithDefaults,
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=_version_text())
     commands = parser.add_subparsers(title="commands")
 
-    train = commands.add_parser("train", help="train, evaluate and export a model")
+    train = commands.add_parser("train", **SHOW_DEFAULTS, help="train, evaluate and export a model")
     train.add_argument(
         "--data",
         required=True,
@@ -105,8 +129,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--max-false-ai",
         type=float,
-        default=0.02,
-        help="threshold: at most this share of validation human art called ai (default 0.02)",
+        default=DEFAULT_MAX_FALSE_AI,
+        help=f"AI cut: at most this share of validation human art called ai (default "
+        f"{DEFAULT_MAX_FALSE_AI}; -1: the cut of best balanced accuracy)",
+    )
+    train.add_argument(
+        "--processing",
+        choices=["aligned", "none"],
+        default="aligned",
+        help="aligned: every training image of both classes draws one shared processing history "
+        "(downscale, JPEG/WebP, palette, blur; AI images compressed once first); none: files as is",
+    )
+    train.add_argument(
+        "--max-missed-ai",
+        type=float,
+        default=DEFAULT_MAX_MISSED_AI,
+        help=f"human cut: at most this share of validation AI images called human (default "
+        f"{DEFAULT_MAX_MISSED_AI})",
+    )
+    train.add_argument(
+        "--false-ai-scope",
+        choices=["pooled", "worst_source"],
+        default="pooled",
+        help="--max-false-ai over all validation human art or for its worst source (default pooled)",
     )
     train.add_argument(
         "--leave-one-source-out", action="store_true", help="retrain with each source held out and score it"
@@ -124,31 +169,65 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quantize", choices=["none", "dynamic", "int8"], default="none")
     train.set_defaults(handler=cmd_train)
 
-    evaluate = commands.add_parser("evaluate", help="write a run's evaluation report")
-    evaluate.add_argument("--model", required=True, help="run directory")
+    evaluate = commands.add_parser(
+        "evaluate",
+        **SHOW_DEFAULTS,
+        help="write a run's evaluation report, or measure an exported model as served",
+    )
+    evaluate.add_argument(
+        "--model", required=True, help="run directory, or a model directory (model.tflite + model.json)"
+    )
     evaluate.add_argument("--data", help="dataset (default: the run's held-out test split)")
     evaluate.add_argument("--layout", choices=["artbench", "manifest", "folders"])
     evaluate.add_argument("--robustness-limit", type=int)
+    evaluate.add_argument("--json-out", help="an exported model's figures as JSON, to this file")
+    evaluate.add_argument(
+        "--invariance",
+        type=int,
+        nargs="?",
+        const=100,
+        default=0,
+        metavar="PER_CLASS",
+        help="an exported model: also the invariance audit on PER_CLASS images per class (100)",
+    )
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    export = commands.add_parser("export", help="export a run to LiteRT and verify it")
+    calibrate = commands.add_parser(
+        "calibrate",
+        **SHOW_DEFAULTS,
+        help="refit an exported model's decision rule on its own validation split",
+    )
+    calibrate.add_argument("--model", required=True, help="model directory (model.json is rewritten)")
+    calibrate.add_argument(
+        "--data", action="append", required=True, help="the datasets it was trained on, in order"
+    )
+    calibrate.add_argument("--max-false-ai", type=float, help="default: the card's training setting")
+    calibrate.add_argument("--max-missed-ai", type=float, help="default: the card's training setting")
+    calibrate.add_argument("--false-ai-scope", choices=["pooled", "worst_source"])
+    calibrate.set_defaults(handler=cmd_calibrate)
+
+    export = commands.add_parser("export", **SHOW_DEFAULTS, help="export a run to LiteRT and verify it")
     export.add_argument("--run", required=True, help="run directory")
     export.add_argument("--quantize", choices=["none", "dynamic", "int8"], default="none")
     export.add_argument("--verify-images", type=int, default=200)
     export.set_defaults(handler=cmd_export)
 
-    predict = commands.add_parser("predict", help="human or AI? for one or more images")
+    predict = commands.add_parser("predict", **SHOW_DEFAULTS, help="human or AI? for one or more images")
     predict.add_argument("images", nargs="+", help="image files")
     predict.add_argument("--model", help="model directory (default: the bundled model)")
     predict.add_argument("--json", action="store_true", help="print a JSON array")
     predict.set_defaults(handler=cmd_predict)
 
-    inspect_cmd = commands.add_parser("inspect", help="provenance evidence a file carries about its origin")
+    inspect_cmd = commands.add_parser(
+        "inspect", **SHOW_DEFAULTS, help="provenance evidence a file carries about its origin"
+    )
     inspect_cmd.add_argument("images", nargs="+", help="image files")
     inspect_cmd.add_argument("--json", action="store_true", help="print a JSON array")
     inspect_cmd.set_defaults(handler=cmd_inspect)
 
-    explain = commands.add_parser("explain", help="heatmap of where the model sees AI traces")
+    explain = commands.add_parser(
+        "explain", **SHOW_DEFAULTS, help="heatmap of where the model sees AI traces"
+    )
     explain.add_argument("image")
     explain.add_argument("--out", required=True, help="PNG to write")
     explain.add_argument("--model", help="model directory (default: the bundled model)")
@@ -156,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = commands.add_parser(
         "scan",
+        **SHOW_DEFAULTS,
         help="analyse every image under a folder or an s3:// prefix",
         description="Local: a process pool writing a .csv/.json/.html report. Distributed (--cluster, "
         "--scheduler, or an s3:// input or output): Dask, writing Parquet partitions under --out.",
@@ -172,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (MinIO, Ceph, an emulator)")
     scan.set_defaults(handler=cmd_scan)
 
-    serve = commands.add_parser("serve", help="run the web service")
+    serve = commands.add_parser("serve", **SHOW_DEFAULTS, help="run the web service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
@@ -182,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker",
+        **SHOW_DEFAULTS,
         help="process batch jobs (POST /v1/jobs) from the PostgreSQL queue",
         description="Same settings as `artifact serve` (ARTIFACT_* variables); needs PostgreSQL.",
     )
@@ -192,9 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(handler=cmd_worker)
 
-    users = commands.add_parser("users", help="user accounts")
+    users = commands.add_parser("users", **SHOW_DEFAULTS, help="user accounts")
     users_commands = users.add_subparsers(title="users commands")
-    create_user = users_commands.add_parser("create", help="create an account (e.g. the first admin)")
+    create_user = users_commands.add_parser(
+        "create", **SHOW_DEFAULTS, help="create an account (e.g. the first admin)"
+    )
     create_user.add_argument("username")
     create_user.add_argument("--email", required=True)
     create_user.add_argument("--admin", action="store_true", help="give the admin role")
@@ -204,9 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("--data-dir", help="the service's data directory")
     create_user.set_defaults(handler=cmd_users_create)
 
-    data = commands.add_parser("data", help="dataset tools")
+    data = commands.add_parser("data", **SHOW_DEFAULTS, help="dataset tools")
     data_commands = data.add_subparsers(title="data commands")
-    inspect = data_commands.add_parser("inspect", help="per-class file statistics and shortcut audit")
+    inspect = data_commands.add_parser(
+        "inspect", **SHOW_DEFAULTS, help="per-class file statistics and shortcut audit"
+    )
     inspect.add_argument("path", nargs="+", help="one or more datasets, read as one")
     inspect.add_argument("--layout", choices=["artbench", "manifest", "folders"])
     inspect.add_argument("--task", choices=["binary", "source", "style"], default="binary")
@@ -218,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_config(args: argparse.Namespace):
+    from artifact.data.processing import ProcessingChain
     from artifact.inference.preprocess import PreprocessConfig
     from artifact.training.config import TrainConfig
 
@@ -258,6 +344,9 @@ def _train_config(args: argparse.Namespace):
         keep_features=args.keep_features,
         max_per_source=args.max_per_source,
         max_false_ai=args.max_false_ai if args.max_false_ai >= 0 else None,
+        max_missed_ai=args.max_missed_ai,
+        false_ai_scope=args.false_ai_scope,
+        processing=ProcessingChain() if args.processing == "aligned" else None,
         leave_one_source_out=args.leave_one_source_out,
         loso_min_images=args.loso_min_images,
         stem=args.stem,
@@ -289,10 +378,77 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if (Path(args.model) / "model.json").is_file() and not (Path(args.model) / "config.json").is_file():
+        return _evaluate_served(args)
     from artifact.training.job import evaluate_only
 
     metrics = evaluate_only(args.model, args.data, args.layout, args.robustness_limit)
     _print_metrics(metrics)
+    return 0
+
+
+def _evaluate_served(args: argparse.Namespace) -> int:
+    """An exported model, measured through the engine and its card's decision rule."""
+    from artifact.data.layouts import load_dataset
+    from artifact.errors import UserFacingError
+    from artifact.training.served import evaluate_served
+
+    if not args.data:
+        raise UserFacingError("an exported model has no recorded splits: give --data")
+    dataset = load_dataset(args.data, args.layout)
+    samples = [s for s in dataset.samples if not dataset.has_official_test or s.official_split == "test"]
+    metrics = evaluate_served(args.model, samples, invariance_per_class=args.invariance)
+    _print_served(metrics)
+    if "invariance" in metrics:
+        _print_invariance(metrics["invariance"])
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(metrics, indent=1) + "\n")
+    return 0
+
+
+def _print_served(metrics: dict) -> None:
+    table = Table(title=f"verdicts served on {metrics['images']} images")
+    for column in ("group", "images", "ai", "uncertain", "human"):
+        table.add_column(column)
+    rows = [(f"class {k}", v) for k, v in metrics["served"].items()]
+    rows += list(metrics["per_source"].items())
+    for name, mix in rows:
+        table.add_row(name, str(mix["images"]), *(f"{mix[v]:.1%}" for v in ("ai", "uncertain", "human")))
+    console.print(table)
+    if "roc_auc" in metrics:
+        console.print(
+            f"ROC-AUC {metrics['roc_auc']:.4f}; calibration error {metrics['ece_before']:.4f} (raw) "
+            f"-> {metrics['ece_after']:.4f} (served)"
+        )
+
+
+def _print_invariance(audit: dict) -> None:
+    table = Table(title="invariance: share called ai (shift from the original) per variant")
+    for column in ("variant", "human", "ai", "mean |Δ P(AI)| human / ai"):
+        table.add_column(column)
+    for name, entry in audit["variants"].items():
+        cells = [f"{entry[c]['called_ai']:.1%} ({entry[c]['shift']:+.1%})" if c in entry else "-"
+                 for c in ("human", "ai")]  # fmt: skip
+        deltas = " / ".join(f"{entry[c]['mean_abs_delta_prob']:.3f}" for c in ("human", "ai") if c in entry)
+        table.add_row(name, *cells, deltas)
+    console.print(table)
+    verdict = "within" if audit["within_target"] else "[bold red]outside[/]"
+    console.print(f"worst shift {audit['worst_shift']:.1%}: {verdict} the {audit['target_shift']:.0%} target")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from artifact.training.recalibrate import recalibrate_model
+
+    card = recalibrate_model(
+        args.model, args.data, max_false_ai=args.max_false_ai, max_missed_ai=args.max_missed_ai,
+        false_ai_scope=args.false_ai_scope,
+    )  # fmt: skip
+    rule = card["decision"]
+    console.print(
+        f"{card['name']}: human at P(AI) <= {rule['human_cut']}, ai at >= {rule['ai_cut']} "
+        f"({rule['calibration']['method']} calibration)"
+    )
+    _print_served(card["metrics"]["served_test"])
     return 0
 
 
@@ -302,8 +458,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     card = export_only(args.run, args.quantize, args.verify_images)
     verification = card["export"]["verification"]
     console.print(
-        f"exported {card['name']} ({args.quantize}): label agreement "
-        f"{verification['label_agreement']:.2%} on {verification['images']} held-out images, "
+        f"exported {card['name']} ({args.quantize}): {verification['compared']} agreement "
+        f"{verification[verification['compared'] + '_agreement']:.2%} on "
+        f"{verification['images']} held-out images, "
         f"max probability difference {verification['max_probability_difference']:.2e}"
     )
     return 0
@@ -474,11 +631,47 @@ def _migrated_engine(settings):
     return engine
 
 
+def _version_text() -> str:
+    """The package version and the bundled model's name, digest and card format."""
+    import json
+
+    from artifact import __version__
+    from artifact.inference.engine import bundled_model_dir
+
+    try:
+        card = json.loads((bundled_model_dir() / "model.json").read_text())
+        model = (
+            f"bundled model {card['name']} (sha256 {card['sha256'][:12]}, card format {card['card_format']})"
+        )
+    except (OSError, ValueError, KeyError):
+        model = "no bundled model"
+    return f"artifact {__version__}; {model}"
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """Fail before loading anything, and before any banner, when the port is taken."""
+    import socket
+
+    from artifact.errors import UserFacingError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UserFacingError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server is probably "
+                "running there: stop it or choose another --port)"
+            ) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from artifact.config import Settings
 
+    _require_free_port(args.host, args.port)
     _service_env(args)
     settings = Settings()
     problem = settings.replica_problem(args.workers)

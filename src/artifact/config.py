@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         30.0, gt=0, description="a worker silent this long is dead: its jobs are run again"
     )
     rate_limit_per_minute: int = 120
+    login_attempts_per_minute: int = Field(
+        10, ge=0, description="log-in attempts per username, and 3x this per client address (0: off)"
+    )
+    max_concurrent_password_checks: int = Field(
+        4, ge=1, description="argon2 verifications at once (each takes ~64 MB and ~0.1 s)"
+    )
     public_registration: bool = True
     # The ASGI server's own limits (artifact serve); a reverse proxy in front adds header and
     # body read timeouts, which uvicorn does not have (README, "Security and limits").

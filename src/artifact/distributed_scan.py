@@ -22,13 +22,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from artifact.data.layouts import IMAGE_SUFFIXES
+from artifact.inference.formats import has_image_name, is_image_path
+from artifact.reports import printable_path
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PARTITION_SIZE = 256
 COLUMNS = (
     ("path", "string"), ("verdict", "string"), ("model_verdict", "string"), ("prob_ai", "float64"),
+    ("score", "float64"),
     ("sha256", "string"), ("width", "int64"), ("height", "int64"), ("verdict_reason", "string"),
     ("evidence", "string"), ("error", "string"), ("error_code", "string"),
 )  # fmt: skip
@@ -73,7 +75,7 @@ def iter_input_keys(source: str, endpoint: str | None = None) -> Iterator[str]:
         base = f"s3://{bucket}/{prefix}/" if prefix else f"s3://{bucket}/"
         for meta in iter_objects(store):
             name = meta["path"]
-            if Path(name).suffix.lower() in IMAGE_SUFFIXES and not Path(name).name.startswith("."):
+            if has_image_name(name):
                 yield base + name
         return
     root = Path(source)
@@ -82,7 +84,8 @@ def iter_input_keys(source: str, endpoint: str | None = None) -> Iterator[str]:
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."):
+            # The same rule as the local scan: regular files only (a FIFO would hang a worker).
+            if is_image_path(Path(folder) / name):
                 yield str(Path(folder) / name)
 
 
@@ -262,7 +265,7 @@ def dask_client(cluster: str | None = None, scheduler: str | None = None) -> Ite
 def _partitions(keys: Iterator[str], done: set[str], size: int, stats) -> Iterator[list[str]]:
     batch: list[str] = []
     for key in keys:
-        if key in done:
+        if printable_path(key) in done:  # rows hold names as every report format can
             stats.skipped_existing += 1
             continue
         batch.append(key)

@@ -7,34 +7,57 @@ import csv
 import html
 import io
 import json
+import os
 from pathlib import Path
 
 from PIL import Image
 
-COLUMNS = ("path", "verdict", "model_verdict", "prob_ai", "sha256", "width", "height", "evidence",
-           "error", "error_code")  # fmt: skip
+COLUMNS = ("path", "verdict", "model_verdict", "verdict_reason", "prob_ai", "score", "sha256", "width",
+           "height", "evidence", "error", "error_code")  # fmt: skip
+# A cell starting with one of these is a formula to a spreadsheet (OWASP: CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _DATA_MARKER = '<script type="application/json" id="artifact-results">'
 
 
-def write_report(path: Path, rows: list[dict]) -> None:
-    """Write atomically, in the format the extension names."""
+def write_report(path: Path, rows: list[dict], header: dict | None = None) -> None:
+    """Write atomically, in the format the extension names. ``header`` (the model, its cut
+    points and the date) heads the HTML page."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows({**row, "evidence": _evidence_text(row)} for row in rows)
+        writer.writerows(
+            {k: _csv_cell(v) for k, v in {**row, "evidence": _evidence_text(row)}.items()} for row in rows
+        )
         text = buffer.getvalue()
     elif suffix == ".json":
         text = json.dumps([{k: v for k, v in r.items() if k != "thumbnail"} for r in rows], indent=1)
     elif suffix in (".html", ".htm"):
-        text = render_html(rows)
+        text = render_html(rows, header)
     else:
         raise ValueError(f"unknown report format {suffix!r}: use .csv, .json or .html")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def printable_path(path: str) -> str:
+    """A file name as text every report format can hold: bytes that are not UTF-8 (a Linux
+    name may be any bytes) become ``\\xNN`` escapes; valid names are unchanged."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _csv_cell(value):
+    """Neutralise a text cell a spreadsheet would run as a formula (prefix ``'``)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _uncsv_cell(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) else value
 
 
 def _evidence_text(row: dict) -> str:
@@ -49,9 +72,11 @@ def read_report(path: Path) -> list[dict]:
     suffix = path.suffix.lower()
     text = path.read_text()
     if suffix == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
+        rows = [{k: _uncsv_cell(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
         for row in rows:
             row["prob_ai"] = float(row["prob_ai"]) if row.get("prob_ai") else None
+            if row.get("score"):
+                row["score"] = float(row["score"])
         return [{k: v for k, v in row.items() if v not in ("", None) or k == "prob_ai"} for row in rows]
     if suffix == ".json":
         return json.loads(text)
@@ -74,7 +99,7 @@ def thumbnail_data_uri(path: str, side: int = 128) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def render_html(rows: list[dict]) -> str:
+def render_html(rows: list[dict], header: dict | None = None) -> str:
     counts: dict[str, int] = {}
     for row in rows:
         key = "failed" if row.get("error") else str(row.get("verdict"))
@@ -116,8 +141,21 @@ img,.noimg{{width:100%;aspect-ratio:1;object-fit:cover;border-radius:4px;backgro
 .uncertain .badge{{background:#a76b00}} .failed .badge{{background:#444}}
 .error{{color:#b3261e}} .evidence{{font-size:.85em;color:#444}}
 </style></head><body>
-<h1>ArtiFact scan report</h1><p>{len(rows)} files — {html.escape(summary)}</p>
+<h1>ArtiFact scan report</h1>{_header_html(header)}<p>{len(rows)} files — {html.escape(summary)}</p>
 <main>{"".join(cards)}</main>
 {_DATA_MARKER}{data}</script>
 </body></html>
 """
+
+
+def _header_html(header: dict | None) -> str:
+    if not header:
+        return ""
+    cuts = header.get("cut_points")
+    rule = (
+        f" · verdicts: a person at P(AI) ≤ {cuts['human']:.3f}, AI at ≥ {cuts['ai']:.3f}, uncertain between"
+        if cuts
+        else ""
+    )
+    text = f"model {header['model']} ({header['sha256'][:12]}…){rule} · {header['date']}"
+    return f'<p class="model">{html.escape(text)}</p>'

@@ -10,10 +10,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from artifact.data.layouts import IMAGE_SUFFIXES
 from artifact.inference.decode import ImageDecodeError, decode_upload, read_limited_bytes
+from artifact.inference.formats import is_image_path
 from artifact.provenance import apply_policy, collect_evidence
-from artifact.reports import read_report, write_report
+from artifact.reports import printable_path, read_report, write_report
 
 # Rows are written to the report every this many images, so an interrupted scan resumes.
 FLUSH_EVERY = 100
@@ -30,12 +30,8 @@ class ScanSummary:
 
 
 def find_images(root: Path) -> list[Path]:
-    """Image files under ``root`` (recursively, hidden files excluded), sorted."""
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-    )
+    """Image files under ``root`` (recursively, hidden and non-regular files excluded), sorted."""
+    return sorted(p for p in root.rglob("*") if is_image_path(p))
 
 
 def analyse_path(predictor, path: str, thumbnails: bool) -> dict:
@@ -43,7 +39,7 @@ def analyse_path(predictor, path: str, thumbnails: bool) -> dict:
     try:
         data = read_limited_bytes(path)
     except ImageDecodeError as exc:
-        return {"path": path, "error": exc.message, "error_code": exc.code}
+        return {"path": printable_path(path), "error": exc.message, "error_code": exc.code}
     row = analyse_bytes(predictor, path, data)
     if thumbnails and not row.get("error"):
         from artifact.reports import thumbnail_data_uri
@@ -54,6 +50,7 @@ def analyse_path(predictor, path: str, thumbnails: bool) -> dict:
 
 def analyse_bytes(predictor, path: str, data: bytes) -> dict:
     """The row for one file's bytes (read from a folder or an object store)."""
+    path = printable_path(path)
     try:
         decoded = decode_upload(data)
         result = predictor.predict_images([decoded.image], [hashlib.sha256(data).hexdigest()])[0]
@@ -66,6 +63,7 @@ def analyse_bytes(predictor, path: str, data: bytes) -> dict:
         "verdict": decision.verdict or result.label,
         "model_verdict": result.verdict,
         "prob_ai": result.prob_ai,
+        "score": result.score,
         "sha256": result.sha256,
         "width": result.width,
         "height": result.height,
@@ -111,7 +109,7 @@ def scan_folder(
     rows = read_report(report) if report.exists() else []
     done = {row["path"] for row in rows if not row.get("error")}
     rows = [row for row in rows if row["path"] in done]  # failed files are retried
-    todo = [str(p) for p in find_images(root) if str(p) not in done]
+    todo = [str(p) for p in find_images(root) if printable_path(str(p)) not in done]
     thumbnails = report.suffix.lower() in (".html", ".htm")
     if thumbnails:
         from artifact.reports import thumbnail_data_uri
@@ -119,13 +117,14 @@ def scan_folder(
         for row in rows:
             row["thumbnail"] = thumbnail_data_uri(row["path"])
     workers = workers or min(2, os.cpu_count() or 1)
+    header = model_header(model_dir)
     new_rows = 0
     for row in _run(todo, str(model_dir), thumbnails, workers, progress):
         rows.append(row)
         new_rows += 1
         if new_rows % FLUSH_EVERY == 0:
-            write_report(report, rows)
-    write_report(report, rows)
+            write_report(report, rows, header)
+    write_report(report, rows, header)
     fresh = rows[len(rows) - new_rows :]
     return ScanSummary(
         scanned=new_rows,
@@ -134,6 +133,23 @@ def scan_folder(
         by_verdict=dict(Counter(row["verdict"] for row in rows if not row.get("error"))),
         report=report,
     )
+
+
+def model_header(model_dir: str | Path) -> dict:
+    """What a report says about the model that decided: name, digest and cut points."""
+    from datetime import UTC, datetime
+
+    from artifact.inference.card import ModelCard
+    from artifact.inference.engine import resolve_model_dir
+
+    card = ModelCard.read(resolve_model_dir(model_dir) / "model.json")
+    rule = card.rule if card.detects_ai else None
+    return {
+        "model": card.name,
+        "sha256": card.sha256,
+        "cut_points": {"human": rule.human_cut, "ai": rule.ai_cut} if rule else None,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 def _run(todo: list[str], model_dir: str, thumbnails: bool, workers: int, progress: bool) -> Iterator[dict]:

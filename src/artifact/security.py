@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import jwt
 from argon2 import PasswordHasher
@@ -18,11 +20,43 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password: str, password_hash: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Check a password; with no hash (an unknown user) a dummy hash is checked instead, so
+    the answer takes as long and the timing does not tell which usernames exist."""
+    with _password_checks():
+        try:
+            return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+_checks: threading.BoundedSemaphore | None = None
+
+
+def limit_password_checks(concurrent: int) -> None:
+    """Bound the argon2 verifications running at once (each holds ~64 MB while it runs)."""
+    global _checks
+    _checks = threading.BoundedSemaphore(concurrent)
+
+
+def _password_checks():
+    return _checks if _checks is not None else _NO_LIMIT
+
+
+class _Unbounded:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+_NO_LIMIT = _Unbounded()
 
 
 def create_access_token(user_id: int, key: str, ttl_minutes: int, session_key: str = "") -> str:

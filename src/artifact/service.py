@@ -111,7 +111,7 @@ def analyse_image(
 def _analysis_row(
     prediction: Prediction, decision: Decision, user_id: int, filename: str, evidence, elapsed_ms
 ) -> Analysis:
-    band = prediction.uncertain_band or (None, None)
+    cuts = prediction.cut_points or {}
     return Analysis(
         user_id=user_id,
         image_sha256=prediction.sha256,
@@ -120,11 +120,12 @@ def _analysis_row(
         model_verdict=prediction.verdict,
         verdict_reason=decision.reason,
         prob_ai=prediction.prob_ai,
+        score=prediction.score,
         probabilities=prediction.probabilities,
         label=prediction.label,
-        threshold=prediction.threshold,
-        uncertain_low=band[0],
-        uncertain_high=band[1],
+        threshold=cuts.get("ai"),
+        uncertain_low=cuts.get("human"),
+        uncertain_high=cuts.get("ai"),
         model_name=prediction.model["name"],
         model_sha256=prediction.model["sha256"],
         evidence=[e.to_dict() for e in evidence],
@@ -166,19 +167,44 @@ def _remove_if_unreferenced(sha256: str, sessions: sessionmaker[Session], store:
         log.exception("could not check %s after a failed write; left for the sweep", sha256)
 
 
+# Orphan candidates are re-checked and removed under their digest locks this many at a time.
+SWEEP_BATCH = 100
+
+
 def sweep_orphans(sessions: sessionmaker[Session], store: ImageStore, min_age_s: float = 60.0) -> int:
     """Delete stored images that no row records (left by a crash between file and commit).
 
-    Only objects older than ``min_age_s`` go: a younger one may belong to an upload that
-    another process or replica is committing right now.
+    Only objects older than ``min_age_s`` go. A snapshot of the referenced digests filters the
+    listing cheaply, but an upload may reference an old orphan while the listing runs (a
+    client's retry of an unanswered upload sends exactly those bytes), so every candidate is
+    re-checked and removed under its digest lock, in the same transaction: an upload holding
+    the lock either committed first (the re-check sees its row) or comes after and re-puts the
+    file it finds missing. ``sessions`` must start writer transactions (SQLite: BEGIN
+    IMMEDIATE), so that the re-check and the delete exclude every upload's commit.
     """
     with sessions() as session:
         known = set(session.scalars(select(StoredImage.sha256)))
         known.update(session.scalars(select(BatchJobFile.image_sha256).distinct()))
     removed = 0
+    batch: list[str] = []
     for sha256 in store.digests_older_than(min_age_s):
         if sha256 not in known:
-            store.delete(sha256)
-            removed += 1
+            batch.append(sha256)
+        if len(batch) >= SWEEP_BATCH:
+            removed += _remove_unreferenced(sessions, store, batch)
+            batch = []
+    if batch:
+        removed += _remove_unreferenced(sessions, store, batch)
     store.remove_incomplete(min_age_s)
+    return removed
+
+
+def _remove_unreferenced(sessions: sessionmaker[Session], store: ImageStore, digests: list[str]) -> int:
+    removed = 0
+    with sessions.begin() as session:
+        for sha256 in digests:
+            lock_digest(session, sha256)
+            if not is_referenced(session, sha256):
+                store.delete(sha256)
+                removed += 1
     return removed

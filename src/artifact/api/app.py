@@ -27,6 +27,7 @@ from artifact.config import Settings, get_settings
 from artifact.inference.engine import Predictor
 from artifact.inference.heatmap_cache import HeatmapCache
 from artifact.inference.memory_budget import MemoryBudget
+from artifact.security import limit_password_checks
 from artifact.service import sweep_orphans
 from artifact.storage.database import create_db_engine, migrate, session_factory
 from artifact.storage.image_store import open_image_store
@@ -49,10 +50,16 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         app.state.store = open_image_store(settings)
         app.state.memory_budget = MemoryBudget(settings.memory_budget_mb * 1024 * 1024)
         app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, app.state.writer_sessions)
+        per_user = settings.login_attempts_per_minute
+        app.state.login_limiters = {
+            "username": RateLimiter(per_user, app.state.writer_sessions, "too many log-in attempts"),
+            "address": RateLimiter(3 * per_user, app.state.writer_sessions, "too many log-in attempts"),
+        }
+        limit_password_checks(settings.max_concurrent_password_checks)
         app.state.heatmaps = HeatmapCache(settings.data_dir / "heatmaps")
         await run_in_threadpool(migrate, writer)
         removed = await run_in_threadpool(
-            sweep_orphans, app.state.sessions, app.state.store, settings.orphan_min_age_seconds
+            sweep_orphans, app.state.writer_sessions, app.state.store, settings.orphan_min_age_seconds
         )
         if removed:
             log.warning("removed %d orphan image files left by an interrupted write", removed)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from artifact.api.schemas import AnalysisPublic, ArtworkPublic, ModelRef
+from artifact.api.schemas import AnalysisPublic, ArtworkPublic, CutPoints, ModelRef
 from artifact.storage.tables import Analysis, Artwork
 
 
 def analysis_public(row: Analysis) -> AnalysisPublic:
-    band = None
+    band = cuts = None
     if row.uncertain_low is not None and row.uncertain_high is not None:
         band = (row.uncertain_low, row.uncertain_high)
+        cuts = CutPoints(human=row.uncertain_low, ai=row.uncertain_high)
     return AnalysisPublic(
         id=row.id,
         created_at=row.created_at,
@@ -19,6 +20,8 @@ def analysis_public(row: Analysis) -> AnalysisPublic:
         model_verdict=row.model_verdict,
         verdict_reason=row.verdict_reason or "",
         prob_ai=row.prob_ai,
+        score=row.score,
+        cut_points=cuts,
         uncertain_band=band,
         threshold=row.threshold,
         probabilities=row.probabilities,

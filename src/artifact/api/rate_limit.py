@@ -18,9 +18,12 @@ from artifact.storage.tables import RateLimitWindow
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, sessions: sessionmaker[Session] | None = None):
+    def __init__(
+        self, per_minute: int, sessions: sessionmaker[Session] | None = None, what: str = "requests"
+    ):
         self.per_minute = per_minute
         self.sessions = sessions
+        self.what = what
         self._last_pruned_window = 0
 
     def hit(self, principal: str) -> None:
@@ -32,7 +35,9 @@ class RateLimiter:
         count = self._count(principal, window)
         if count > self.per_minute:
             raise TooManyRequests(
-                f"rate limit of {self.per_minute} requests per minute exceeded",
+                f"{self.what}: the limit is {self.per_minute} per minute"
+                if self.what != "requests"
+                else f"rate limit of {self.per_minute} requests per minute exceeded",
                 headers={"Retry-After": str(int(60 - now % 60) + 1)},
             )
 

@@ -109,6 +109,14 @@ class ModelRef(BaseModel):
     sha256: str
 
 
+class CutPoints(BaseModel):
+    """The decision rule on ``prob_ai``: ``human`` at or below ``human``, ``ai`` at or above
+    ``ai``, ``uncertain`` between."""
+
+    human: float
+    ai: float
+
+
 class AnalysisPublic(BaseModel):
     id: int
     created_at: datetime
@@ -119,9 +127,13 @@ class AnalysisPublic(BaseModel):
     )
     model_verdict: VerdictFilter | None = Field(description="the model's own verdict")
     verdict_reason: str
-    prob_ai: float | None
-    uncertain_band: tuple[float, float] | None
-    threshold: float | None
+    prob_ai: float | None = Field(description="calibrated probability that the image is AI-made")
+    score: float | None = Field(description="the model's raw output before calibration")
+    cut_points: CutPoints | None = Field(description="the model's verdict zones on prob_ai")
+    uncertain_band: tuple[float, float] | None = Field(
+        description="(human cut, AI cut): the uncertain zone lies strictly between"
+    )
+    threshold: float | None = Field(description="the AI cut")
     probabilities: dict[str, float]
     label: str
     model: ModelRef

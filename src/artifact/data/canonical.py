@@ -21,6 +21,8 @@ from artifact.inference.preprocess import PreprocessConfig, canonicalize
 
 log = logging.getLogger(__name__)
 Perturbation = Callable[[Image.Image], Image.Image]
+# Per-image processing that depends on the image's position in the list (its label, its seed).
+IndexedProcessing = Callable[[int, Image.Image], Image.Image]
 # Above this many bytes the cache lives in a memory-mapped file instead of RAM.
 IN_MEMORY_LIMIT = 4 * 1024**3
 
@@ -39,12 +41,14 @@ def canonicalize_files(
     config: PreprocessConfig,
     *,
     perturb: Perturbation | None = None,
+    process: IndexedProcessing | None = None,
     workers: int | None = None,
     cache_file: Path | None = None,
     description: str = "canonicalising",
     progress: bool = True,
 ) -> CanonicalImages:
-    """Canonicalise every file (optionally perturbed first, for robustness tests).
+    """Canonicalise every file, optionally perturbed first (robustness tests) or processed by
+    index (training's shared processing chain, :mod:`artifact.data.processing`).
 
     Threads are enough: Pillow releases the GIL while decoding, resizing and encoding.
     """
@@ -65,6 +69,8 @@ def canonicalize_files(
             image = read_image_file(paths[index], limits)
             if perturb is not None:
                 image = perturb(image)
+            if process is not None:
+                image = process(index, image)
             pixels[index] = canonicalize(image, config)
             ok[index] = True
         except ImageDecodeError as exc:

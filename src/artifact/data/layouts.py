@@ -19,10 +19,10 @@ from typing import Literal
 
 from artifact.data.samples import AI, HUMAN, STYLES, Sample
 from artifact.errors import UserFacingError
+from artifact.inference.formats import IMAGE_SUFFIXES  # noqa: F401 - re-exported
 
 Layout = Literal["artbench", "manifest", "folders"]
 LAYOUTS: tuple[Layout, ...] = ("artbench", "manifest", "folders")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 MANIFEST_NAME = "labels.csv"
 ARTBENCH_GENERATORS = {"AI_LD_": "latent_diffusion", "AI_SD_": "stable_diffusion"}
 HUMAN_ALIASES = {"human", "real", "humans", "authentic"}

@@ -7,7 +7,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from artifact.inference.decision import DecisionRule
 from artifact.inference.preprocess import PreprocessConfig
+
+# 1: ``threshold`` + symmetric ``uncertain_band`` on the raw score (read through
+#    :meth:`DecisionRule.from_legacy`). 2: ``decision`` (calibration + two one-sided cuts).
+CARD_FORMAT = 2
 
 
 class ModelCard(BaseModel):
@@ -15,13 +20,23 @@ class ModelCard(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    card_format: int = 1
     name: str
     task: str = "binary"
     labels: list[str]
     preprocess: PreprocessConfig
+    decision: DecisionRule | None = None
+    # card_format 1 only:
     threshold: float = 0.5
-    uncertain_band: tuple[float, float] = (0.4, 0.6)
+    uncertain_band: tuple[float, float] | None = None
     sha256: str
+
+    @property
+    def rule(self) -> DecisionRule:
+        """The decision rule every verdict of this model comes from."""
+        if self.decision is not None:
+            return self.decision
+        return DecisionRule.from_legacy(self.threshold, self.uncertain_band)
 
     @property
     def detects_ai(self) -> bool:

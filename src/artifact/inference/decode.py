@@ -7,6 +7,8 @@ file is refused the same way everywhere and never crashes a batch.
 from __future__ import annotations
 
 import io
+import re
+import stat
 import struct
 import warnings
 from dataclasses import dataclass
@@ -23,6 +25,10 @@ PngImagePlugin.MAX_TEXT_MEMORY = 8 * 1024 * 1024
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 50_000_000
 MIN_SIDE = 1  # tiny images are upscaled by canonicalisation, not refused
+# A progressive JPEG needs about 10 scans; each extra scan re-walks every coefficient, so a
+# file repeating one tiny scan thousands of times costs minutes of CPU (libjpeg's tools offer a
+# scan limit for the same reason).
+DEFAULT_MAX_JPEG_SCANS = 100
 
 
 class ImageDecodeError(ValueError):
@@ -69,6 +75,11 @@ class ImageTooSmallError(ImageDecodeError):
     code = "image_too_small"
 
 
+class TooManyScansError(ImageDecodeError):
+    code = "too_many_scans"
+    http_status = 422
+
+
 @dataclass(frozen=True)
 class DecodeLimits:
     """Limits applied before any pixel is decoded."""
@@ -76,6 +87,7 @@ class DecodeLimits:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
     min_side: int = MIN_SIDE
+    max_jpeg_scans: int = DEFAULT_MAX_JPEG_SCANS
 
 
 DEFAULT_LIMITS = DecodeLimits()
@@ -93,13 +105,21 @@ def declared_pixels(data: bytes) -> int:
 
 
 def read_limited_bytes(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes:
-    """A file's bytes, refusing one over the byte limit before reading it."""
+    """A regular file's bytes, refusing one over the byte limit: checked on ``st_size`` before
+    reading, and again while reading (a file that grows, or lies about its size, stops at the
+    limit)."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            raise ImageTooLargeError(f"file is {size} bytes; the limit is {limits.max_bytes}")
-        return path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise CorruptImageError("not a regular file (a pipe, socket or device is never read)")
+        if info.st_size > limits.max_bytes:
+            raise ImageTooLargeError(f"file is {info.st_size} bytes; the limit is {limits.max_bytes}")
+        with path.open("rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
+        if len(data) > limits.max_bytes:
+            raise ImageTooLargeError(f"file is over the limit of {limits.max_bytes} bytes")
+        return data
     except OSError as exc:
         raise CorruptImageError(f"cannot read file: {exc.strerror or exc}") from exc
 
@@ -149,6 +169,13 @@ def decode_upload(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Decoded
                     f"{image_format} images are not supported; use one of "
                     + ", ".join(f for f in ACCEPTED_FORMATS if f != "MPO")
                 )
+            if image_format in ("JPEG", "MPO"):
+                scans = count_jpeg_scans(data, stop_after=limits.max_jpeg_scans)
+                if scans > limits.max_jpeg_scans:
+                    raise TooManyScansError(
+                        f"the JPEG has more than {limits.max_jpeg_scans} scans (a normal progressive "
+                        "JPEG has about 10); refused because decoding it would take minutes"
+                    )
             width, height = image.size
             if width * height > limits.max_pixels:
                 raise TooManyPixelsError(
@@ -167,7 +194,10 @@ def decode_upload(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Decoded
     except UnidentifiedImageError as exc:
         raise NotAnImageError("the file is not an image") from exc
     except Image.DecompressionBombError as exc:
-        raise TooManyPixelsError(str(exc)) from exc
+        # Pillow refuses before we can look at the size: say it with our limit, in our words.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow allows"
+        raise TooManyPixelsError(f"image is {pixels}; the limit is {limits.max_pixels:,}") from exc
     except (
         OSError,
         SyntaxError,
@@ -183,6 +213,44 @@ def decode_upload(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Decoded
     ) as exc:
         # Pillow's plugins raise a wide range of exceptions on hostile input.
         raise CorruptImageError(f"the image data is corrupt or truncated ({exc})") from exc
+
+
+def count_jpeg_scans(data: bytes, stop_after: int = DEFAULT_MAX_JPEG_SCANS) -> int:
+    """The number of scans (SOS segments) in a JPEG, counted from its markers without decoding;
+    stops counting once past ``stop_after``."""
+    scans, i, n = 0, 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            i += 1  # tolerate junk between segments, as decoders do
+            continue
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:  # end of image
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            i += 2
+            continue
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
+        i += 2 + length
+        if marker != 0xDA:
+            continue
+        scans += 1
+        if scans > stop_after:
+            break
+        # Entropy-coded data runs to the next marker that is not a stuffed 0x00 or a restart.
+        while i + 1 < n:
+            j = data.find(b"\xff", i)
+            if j < 0 or j + 1 >= n:
+                return scans
+            following = data[j + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                i = j + 1
+                continue
+            i = j
+            break
+    return scans
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

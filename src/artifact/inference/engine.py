@@ -12,17 +12,16 @@ import os
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from PIL import Image
 
 from artifact.inference.card import ModelCard
+from artifact.inference.decision import Verdict
 from artifact.inference.decode import DEFAULT_LIMITS, DecodeLimits, decode_image, read_limited_bytes
 from artifact.inference.litert import LiteRTModel
 from artifact.inference.preprocess import canonicalize, prediction_crops
 
-Verdict = Literal["ai", "human", "uncertain"]
 MODEL_ENV = "ARTIFACT_MODEL_DIR"
 
 
@@ -32,7 +31,12 @@ class ModelNotFoundError(FileNotFoundError):
 
 @dataclass
 class Prediction:
-    """One image's result. ``verdict`` and ``prob_ai`` are None for non-detection models."""
+    """One image's result. ``verdict`` and ``prob_ai`` are None for non-detection models.
+
+    ``prob_ai`` is the calibrated probability the verdict is decided on; ``score`` the raw
+    model output (mean P(AI) over crops) it was calibrated from. ``cut_points`` are the
+    decision rule's ``human`` and ``ai`` cuts on ``prob_ai``.
+    """
 
     verdict: Verdict | None
     prob_ai: float | None
@@ -40,8 +44,8 @@ class Prediction:
     label: str
     model: dict[str, str]
     sha256: str
-    threshold: float | None = None
-    uncertain_band: tuple[float, float] | None = None
+    score: float | None = None
+    cut_points: dict[str, float] | None = None
     width: int = 0
     height: int = 0
 
@@ -117,10 +121,8 @@ class Predictor:
         return self.predict_bytes(read_limited_bytes(path, limits), limits)
 
     def verdict(self, prob_ai: float) -> Verdict:
-        low, high = self.card.uncertain_band
-        if low <= prob_ai <= high:
-            return "uncertain"
-        return "ai" if prob_ai >= self.card.threshold else "human"
+        """The card's decision rule for a calibrated probability."""
+        return self.card.rule.verdict(prob_ai)
 
     def _result(self, row: np.ndarray, digest: str, size: tuple[int, int]) -> Prediction:
         labels = self.card.labels
@@ -129,16 +131,18 @@ class Predictor:
         if not self.card.detects_ai:
             return Prediction(None, None, probabilities, top, self.identity, digest,
                               width=size[0], height=size[1])  # fmt: skip
-        prob_ai = round(float(1.0 - row[0]), 6)
+        rule = self.card.rule
+        score = float(1.0 - row[0])
+        prob_ai, verdict = rule.decide(score)
         return Prediction(
-            verdict=self.verdict(prob_ai),
+            verdict=verdict,
             prob_ai=prob_ai,
             probabilities=probabilities,
             label=top,
             model=self.identity,
             sha256=digest,
-            threshold=self.card.threshold,
-            uncertain_band=tuple(self.card.uncertain_band),
+            score=round(score, 6),
+            cut_points={"human": rule.human_cut, "ai": rule.ai_cut},
             width=size[0],
             height=size[1],
         )

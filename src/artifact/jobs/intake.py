@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
-from artifact.data.layouts import IMAGE_SUFFIXES
+from artifact.inference.formats import IMAGE_SUFFIXES
 
 ZIP_MAGIC = b"PK\x03\x04"
 

@@ -21,9 +21,12 @@ from artifact.provenance.png_text import MAX_TOTAL_TEXT_BYTES, read_png_text
 EXIF_IFD = 0x8769
 TAG_IMAGE_DESCRIPTION, TAG_MAKE, TAG_MODEL, TAG_SOFTWARE = 0x010E, 0x010F, 0x0110, 0x0131
 TAG_EXPOSURE_TIME, TAG_F_NUMBER, TAG_ISO, TAG_USER_COMMENT = 0x829A, 0x829D, 0x8827, 0x9286
+# Generators as whole-word sequences of a ``Software`` value (see :func:`_words`): a substring
+# match made "Imagenomic" Imagen and any product with "flux" in its name FLUX.
 GENERATOR_SOFTWARE = (
-    "stable diffusion", "midjourney", "dall-e", "dall·e", "firefly", "novelai", "comfyui",
-    "invokeai", "imagen", "leonardo", "automatic1111", "fooocus", "flux",
+    ("stable", "diffusion"), ("midjourney",), ("dall", "e"), ("adobe", "firefly"), ("novelai",),
+    ("comfyui",), ("invokeai",), ("imagen",), ("leonardo", "ai"), ("automatic1111",), ("fooocus",),
+    ("flux", "1"), ("flux", "dev"), ("flux", "schnell"), ("black", "forest", "labs"),
 )  # fmt: skip
 AI_SOURCE_TYPES = {
     "trainedalgorithmicmedia": ("strong", "created by a generative AI model"),
@@ -99,10 +102,25 @@ def _generator_evidence(texts: dict[str, str]) -> list[Evidence]:
     description = texts.get("Description", "")
     if re.search(r"Job ID:\s*[0-9a-f-]{8,}", description, re.IGNORECASE):
         add("Midjourney", "Description", f"Midjourney job description (“{description[:SNIPPET]}”)")
-    named = [name for name in GENERATOR_SOFTWARE if name in software.lower()]
+    named = names_generator(software)
     if named and not any(e.details["generator"] == "NovelAI" for e in found):
         add(software.strip()[:80], "Software", f"made with generative software “{software.strip()[:80]}”")
     return found
+
+
+def names_generator(software: str) -> bool:
+    """True when ``software`` names a generator of :data:`GENERATOR_SOFTWARE`, word for word."""
+    words = _words(software)
+    return any(
+        tuple(words[i : i + len(name)]) == name
+        for name in GENERATOR_SOFTWARE
+        for i in range(len(words) - len(name) + 1)
+    )
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case runs of letters and digits: "DALL·E 3" -> ["dall", "e", "3"]."""
+    return re.findall(r"[^\W_]+", text.lower())
 
 
 def _source_type_evidence(xmp: str | bytes) -> list[Evidence]:

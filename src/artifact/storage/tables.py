@@ -88,9 +88,12 @@ class Analysis(Base):
     verdict: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
     model_verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
     verdict_reason: Mapped[str] = mapped_column(Text, default="")
-    prob_ai: Mapped[float | None] = mapped_column(Float, nullable=True)
+    prob_ai: Mapped[float | None] = mapped_column(Float, nullable=True)  # calibrated
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)  # the model's raw output
     probabilities: Mapped[dict] = mapped_column(JSON, default=dict)
     label: Mapped[str] = mapped_column(String(64))
+    # The decision rule's cuts: human at or below uncertain_low, ai at or above uncertain_high
+    # (= threshold); uncertain between.
     threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
     uncertain_low: Mapped[float | None] = mapped_column(Float, nullable=True)
     uncertain_high: Mapped[float | None] = mapped_column(Float, nullable=True)

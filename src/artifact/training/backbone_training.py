@@ -14,8 +14,9 @@ from artifact.data.augment import AugmentConfig
 from artifact.data.canonical import canonicalize_files
 from artifact.data.samples import HUMAN, Sample, source_of, write_samples
 from artifact.data.tasks import usable_samples
+from artifact.inference.decision import DEFAULT_MAX_MISSED_AI, FalseAiScope, verdict_mix
 from artifact.training.backbones import create_backbone_model
-from artifact.training.calibration import calibrate
+from artifact.training.calibration import fit_decision_rule
 from artifact.training.config import TrainConfig
 from artifact.training.run_dir import RunDir, write_json
 from artifact.training.transfer import (
@@ -104,6 +105,8 @@ def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> kera
             (val_features, splits.val, val_targets),
             (test_features, test_samples, np.array(test_targets, dtype=np.int32)),
             max_false_ai=config.max_false_ai,
+            max_missed_ai=config.max_missed_ai,
+            false_ai_scope=config.false_ai_scope,
             min_images=config.loso_min_images,
             source_weighting=config.source_weighting,
         )
@@ -139,19 +142,22 @@ def leave_one_source_out(
     *,
     max_false_ai: float | None,
     min_images: int,
+    max_missed_ai: float = DEFAULT_MAX_MISSED_AI,
+    false_ai_scope: FalseAiScope = "pooled",
     source_weighting: bool = False,
 ) -> dict:
     """Retrain the head once per source with that whole source left out, and score the source.
 
     The held-out source is scored on its validation and test images (its training images
-    never reached that fold either). For each fold the threshold is calibrated on the
-    fold's own validation images, as a deployed model's would be.
+    never reached that fold either). For each fold the decision rule is fitted on the
+    fold's own validation images, as a deployed model's would be, and the held-out source's
+    verdicts come from that rule.
 
     Returns:
-        ``{"sources": {source: {label, images, called_ai, ...}}, ...}``; ``called_ai`` is the
-        share of the held-out source called AI (a false-positive rate for a human source, the
-        detection rate for an AI source); ``roc_auc`` compares it with the other class's test
-        images from the remaining sources.
+        ``{"sources": {source: {label, images, called_ai, uncertain, human, ...}}, ...}``;
+        ``called_ai`` is the share of the held-out source whose verdict is ``ai`` (a
+        false-positive rate for a human source, the detection rate for an AI source);
+        ``roc_auc`` compares it with the other class's test images from the remaining sources.
     """
     sources = {
         name: [source_of(s) for s in part[1]]
@@ -189,7 +195,11 @@ def leave_one_source_out(
             )
         fit_head(backbone, fold_train, train[2], fold_val, val[2], settings, image_weights=weights)
         val_prob_ai = 1.0 - predict_head(backbone, fold_val)[:, 0]
-        calibration = calibrate(val[2][fold_val.index] != 0, val_prob_ai, max_false_ai)
+        fold_val_sources = row_source["val"][row_source["val"] != source]
+        rule, guarantees = fit_decision_rule(
+            val[2][fold_val.index] != 0, val_prob_ai, max_false_ai, max_missed_ai,
+            sources=list(fold_val_sources), false_ai_scope=false_ai_scope,
+        )  # fmt: skip
         held_val = val[0].rows(row_source["val"] == source)
         held_test = test[0].rows(row_source["test"] == source)
         held = np.concatenate(
@@ -200,12 +210,15 @@ def leave_one_source_out(
         other_is_ai = test[2][others.index] != 0
         held_is_ai = label != HUMAN
         opposite = other_prob[other_is_ai != held_is_ai]
+        mix = verdict_mix(rule.decide(held)[1])
         entry = {
             "label": label,
             "images": int(len(held)),
-            "called_ai": round(float(np.mean(held >= calibration.threshold)), 4),
-            "threshold": calibration.threshold,
-            "fold_validation_false_ai": calibration.validation_false_ai,
+            "called_ai": mix["ai"],
+            "uncertain": mix["uncertain"],
+            "human": mix["human"],
+            "cut_points": {"human": rule.human_cut, "ai": rule.ai_cut},
+            "fold_validation_false_ai": guarantees["validation_human_called_ai"],
         }
         if len(opposite):
             truth = np.concatenate([np.full(len(held), held_is_ai), np.full(len(opposite), not held_is_ai)])
@@ -215,5 +228,6 @@ def leave_one_source_out(
     return {
         "description": "each source held out of training in turn; its validation and test images scored",
         "max_false_ai": max_false_ai,
+        "false_ai_scope": false_ai_scope,
         "sources": results,
     }

@@ -88,6 +88,18 @@ def resolve_weights(weights: str | None) -> str | None:
     return str(path)
 
 
+def require_pretrained_weights(weights: str | None) -> None:
+    """Training keeps the backbone frozen: with random weights it has nothing to learn from
+    (the loss stays at 0.6931 and a chance-level model would be exported)."""
+    if resolve_weights(weights) is None:
+        raise BackboneWeightsError(
+            "--backbone-weights none leaves a frozen backbone with random features, so nothing "
+            "can be learned. Offline, pass a weights file (--backbone-weights PATH, e.g. from "
+            "../shared/weights) or train a network from scratch with --architecture small_cnn; "
+            "with internet, --backbone-weights imagenet"
+        )
+
+
 def create_backbone_model(
     architecture: str,
     *,
@@ -119,7 +131,8 @@ def create_backbone_model(
             raise
         raise BackboneWeightsError(
             f"could not download the ImageNet weights of {architecture} ({exc}); without internet, "
-            "pass --backbone-weights PATH (a weights file) or none"
+            "pass --backbone-weights PATH (a Keras .h5 weights file of this backbone) or train a "
+            "network from scratch with --architecture small_cnn"
         ) from exc
     for layer in backbone.layers:
         if isinstance(layer, layers.BatchNormalization):

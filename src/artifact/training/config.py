@@ -8,7 +8,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from artifact.data.augment import AugmentPreset
 from artifact.data.layouts import Layout
+from artifact.data.processing import ProcessingChain
 from artifact.data.tasks import Task
+from artifact.inference.decision import DEFAULT_MAX_FALSE_AI, DEFAULT_MAX_MISSED_AI, FalseAiScope
 from artifact.inference.preprocess import PreprocessConfig
 from artifact.training.models import Architecture, Stem
 
@@ -51,6 +53,10 @@ class TrainConfig(BaseModel):
     augment: AugmentPreset = "realistic"
     crops_per_image: int = Field(1, ge=1, le=64, description="random crops of each image per epoch")
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    processing: ProcessingChain | None = Field(
+        default_factory=ProcessingChain,
+        description="the processing history every training image draws (None: files as they are)",
+    )
     extra_train: list[str] = Field(
         default_factory=list, description="datasets added to the training split only (never val/test)"
     )
@@ -59,11 +65,26 @@ class TrainConfig(BaseModel):
         None, ge=1, description="cap images per (class, source) before splitting"
     )
     max_false_ai: float | None = Field(
-        0.02, ge=0, le=1, description="threshold: at most this share of validation human art called ai"
+        DEFAULT_MAX_FALSE_AI,
+        ge=0,
+        le=1,
+        description="AI cut: at most this share of validation human art called ai",
+    )
+    max_missed_ai: float = Field(
+        DEFAULT_MAX_MISSED_AI,
+        ge=0,
+        le=1,
+        description="human cut: at most this share of validation AI images called human",
+    )
+    false_ai_scope: FalseAiScope = Field(
+        "pooled", description="max_false_ai over all validation human art, or its worst source"
     )
     leave_one_source_out: bool = Field(False, description="per-source evaluation with the source held out")
     loso_min_images: int = Field(150, ge=1, description="sources smaller than this are not held out")
     robustness_limit: int = Field(1000, ge=0, description="test images used per robustness check")
+    invariance_per_class: int = Field(
+        100, ge=0, description="validation images per class in the invariance audit (0: none)"
+    )
 
     @field_validator("data", mode="before")
     @classmethod

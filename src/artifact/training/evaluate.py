@@ -2,7 +2,9 @@
 
 The report holds the confusion matrix (PNG), the classification report (text and JSON),
 ROC curve and AUC, training curves, error rates per generator and per style, the decision
-threshold and uncertain band calibrated on the validation split, and a robustness table.
+rule fitted on the validation split, the served verdict mix (``ai`` / ``uncertain`` /
+``human`` shares per class, source and generator, through the rule the engine applies) and a
+robustness table.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ from artifact.data.canonical import canonicalize_files
 from artifact.data.layouts import DatasetError, Layout, load_dataset
 from artifact.data.samples import HUMAN, Sample, read_samples, source_of
 from artifact.data.tasks import usable_samples
-from artifact.inference.preprocess import PreprocessConfig
-from artifact.training.calibration import Calibration, calibrate
+from artifact.inference.decision import DEFAULT_MAX_MISSED_AI, DecisionRule, verdict_mix
+from artifact.inference.preprocess import PreprocessConfig, canonicalize
+from artifact.training.calibration import expected_calibration_error, fit_decision_rule
+from artifact.training.invariance import invariance_audit
 from artifact.training.keras_predict import predict_probabilities
 from artifact.training.plots import plot_confusion_matrix, plot_roc, plot_training_curves
 from artifact.training.robustness import PERTURBATIONS
 from artifact.training.run_dir import RunDir, write_json
+from artifact.training.served import mix_by
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +70,13 @@ def evaluate_run(
     if not test_samples:
         raise DatasetError("no test images the model's task can label")
 
-    calibration = _calibrate_on_validation(
-        run, model, preprocess, task, class_names, config.get("max_false_ai")
-    )
+    rule = _fit_rule_on_validation(run, model, preprocess, task, class_names, config)
     canonical = canonicalize_files([s.path for s in test_samples], preprocess, description="test")
     test_samples = [test_samples[i] for i in canonical.kept]
     _, targets = usable_samples(task, test_samples, class_names)
     y_true = np.array(targets)
     probs = predict_probabilities(model, canonical.pixels, preprocess)
-    y_pred = decide(probs, class_names, calibration)
+    y_pred = decide(probs, class_names, rule)
 
     report_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict = {
@@ -88,9 +91,6 @@ def evaluate_run(
     labels = list(range(len(class_names)))
     matrix = confusion_matrix(y_true, y_pred, labels=labels)
     metrics["confusion_matrix"] = matrix.tolist()
-    plot_confusion_matrix(
-        matrix, class_names, report_dir / "confusion_matrix.png", f"{task} task, test split"
-    )
     report_kwargs = dict(labels=labels, target_names=class_names, zero_division=0, digits=4)
     (report_dir / "classification_report.txt").write_text(
         classification_report(y_true, y_pred, **report_kwargs) + "\n"
@@ -99,25 +99,35 @@ def evaluate_run(
         report_dir / "classification_report.json",
         classification_report(y_true, y_pred, output_dict=True, **report_kwargs),
     )
-
-    detects_ai = class_names[0] == HUMAN
-    if detects_ai:
+    if rule is None:
+        plot_confusion_matrix(
+            matrix, class_names, report_dir / "confusion_matrix.png", f"{task} task, test split"
+        )
+    else:
         is_ai = y_true != 0
-        prob_ai = 1.0 - probs[:, 0]
-        metrics["calibration"] = calibration.model_dump()
+        score = 1.0 - probs[:, 0]
+        prob_ai, verdicts = rule.decide(score)
+        served = served_confusion(is_ai, verdicts)
+        metrics["served_confusion_matrix"] = {"rows": class_names, "columns": list(VERDICT_COLUMNS),
+                                              "counts": served.tolist()}  # fmt: skip
+        plot_confusion_matrix(
+            served, class_names, report_dir / "confusion_matrix.png",
+            f"{task} task, test split: verdicts served", columns=list(VERDICT_COLUMNS),
+        )  # fmt: skip
+        metrics["decision"] = rule.model_dump()
+        metrics["calibration"] = {
+            **(rule.guarantees or {}).get("calibration", {}),
+            "test_ece_before": round(expected_calibration_error(is_ai, score), 4),
+            "test_ece_after": round(expected_calibration_error(is_ai, prob_ai), 4),
+        }
         if is_ai.any() and (~is_ai).any():
             auc = float(roc_auc_score(is_ai, prob_ai))
             fpr, tpr, _ = roc_curve(is_ai, prob_ai)
             plot_roc(fpr, tpr, auc, report_dir / "roc.png")
             metrics["roc_auc"] = round(auc, 4)
-        flagged = prob_ai >= calibration.threshold
-        metrics["human_called_ai_rate"] = _rate(flagged[~is_ai])
-        metrics["ai_missed_rate"] = _rate(~flagged[is_ai])
-        uncertain = (prob_ai >= calibration.uncertain_low) & (prob_ai <= calibration.uncertain_high)
-        metrics["uncertain_rate"] = round(float(uncertain.mean()), 4)
-        confident = ~uncertain
-        metrics["confident_accuracy"] = _rate((flagged == is_ai)[confident])
-        metrics["per_source"] = _called_ai_by_source(test_samples, flagged)
+        metrics.update(served_summary(is_ai, verdicts))
+        metrics["per_source"] = mix_by(test_samples, verdicts, lambda s: f"{source_of(s)} ({s.label})")
+        metrics["per_generator_served"] = mix_by(test_samples, verdicts, lambda s: s.generator or s.label)
         if run.leave_one_source_out.is_file() and report_dir == run.report:
             metrics["leave_one_source_out"] = json.loads(run.leave_one_source_out.read_text())
     if len(class_names) > 2:
@@ -137,21 +147,61 @@ def evaluate_run(
         y_true,
         preprocess,
         class_names,
-        calibration,
+        rule,
         limit,
         baseline=metrics["accuracy"],
     )
+    per_class = config.get("invariance_per_class", 100)
+    if rule is not None and per_class and run.split("val").is_file():
+        val, _ = usable_samples(task, read_samples(run.split("val")), class_names)
+        metrics["invariance"] = invariance_audit(
+            _keras_scorer(model, preprocess), val, rule, per_class=per_class, seed=config.get("seed", 0)
+        )
     metrics["training_curves"] = plot_training_curves(run.history, report_dir / "training_curves.png")
-    _write_predictions(report_dir / "predictions.csv", test_samples, y_true, y_pred, probs, class_names)
+    _write_predictions(report_dir / "predictions.csv", test_samples, y_true, y_pred, probs, class_names, rule)
     write_json(report_dir / "metrics.json", metrics)
     return metrics
 
 
-def decide(probs: np.ndarray, class_names: list[str], calibration: Calibration) -> np.ndarray:
-    """Predicted class per image: the calibrated threshold for human-vs-AI, else argmax."""
-    if class_names == [HUMAN, "ai"]:
-        return (1.0 - probs[:, 0] >= calibration.threshold).astype(int)
+VERDICT_COLUMNS = ("human", "uncertain", "ai")
+
+
+def _keras_scorer(model, preprocess: PreprocessConfig):
+    """Decoded images -> raw scores, through the same canonicalisation and crops as serving."""
+
+    def score(images) -> np.ndarray:
+        pixels = np.stack([canonicalize(image, preprocess) for image in images])
+        return 1.0 - predict_probabilities(model, pixels, preprocess)[:, 0]
+
+    return score
+
+
+def decide(probs: np.ndarray, class_names: list[str], rule: DecisionRule | None) -> np.ndarray:
+    """Predicted class per image: for human-vs-AI, 1 where the served verdict is ``ai``
+    (``uncertain`` counts as not called AI); for other tasks, argmax."""
+    if rule is not None and class_names == [HUMAN, "ai"]:
+        _, verdicts = rule.decide(1.0 - probs[:, 0])
+        return (verdicts == "ai").astype(int)
     return probs.argmax(axis=1)
+
+
+def served_summary(is_ai: np.ndarray, verdicts: np.ndarray) -> dict:
+    """The headline figures: per class, the share of each verdict served."""
+    human, ai = verdict_mix(verdicts[~is_ai]), verdict_mix(verdicts[is_ai])
+    return {
+        "served": {"human": human, "ai": ai},
+        "human_called_ai_rate": human["ai"],
+        "ai_called_ai_rate": ai["ai"],
+        "ai_called_human_rate": ai["human"],
+        "uncertain_rate": round(float(np.mean(verdicts == "uncertain")), 4),
+    }
+
+
+def served_confusion(is_ai: np.ndarray, verdicts: np.ndarray) -> np.ndarray:
+    """Counts: rows human, ai (the truth); columns human, uncertain, ai (the verdict)."""
+    return np.array(
+        [[int(np.sum(verdicts[truth] == v)) for v in VERDICT_COLUMNS] for truth in (~is_ai, is_ai)]
+    )
 
 
 def _evaluation_samples(
@@ -169,19 +219,28 @@ def _evaluation_samples(
     return dataset.samples, f"all of {dataset.root}", report_dir
 
 
-def _calibrate_on_validation(run, model, preprocess, task, class_names, max_false_ai=None) -> Calibration:
+def _fit_rule_on_validation(run, model, preprocess, task, class_names, config: dict) -> DecisionRule | None:
+    """The decision rule fitted on the run's validation split (None: not a human-vs-AI task)."""
     if class_names[0] != HUMAN or not run.split("val").is_file():
-        return Calibration()
+        return None
     val, targets = usable_samples(task, read_samples(run.split("val")), class_names)
     canonical = canonicalize_files([s.path for s in val], preprocess, description="validation")
     if not canonical.kept:
-        return Calibration()
+        raise DatasetError("no readable validation images to fit the decision rule on")
     is_ai = np.array(targets)[canonical.kept] != 0
     probs = predict_probabilities(model, canonical.pixels, preprocess)
-    return calibrate(is_ai, 1.0 - probs[:, 0], max_false_ai)
+    rule, _ = fit_decision_rule(
+        is_ai,
+        1.0 - probs[:, 0],
+        max_false_ai=config.get("max_false_ai"),
+        max_missed_ai=config.get("max_missed_ai", DEFAULT_MAX_MISSED_AI),
+        sources=[source_of(val[i]) for i in canonical.kept],
+        false_ai_scope=config.get("false_ai_scope", "pooled"),
+    )
+    return rule
 
 
-def _robustness(model, samples, y_true, preprocess, class_names, calibration, limit, baseline):
+def _robustness(model, samples, y_true, preprocess, class_names, rule, limit, baseline):
     """Accuracy after each degradation, on the first ``limit`` test images (a seeded subset)."""
     if limit == 0:
         return {}
@@ -192,31 +251,13 @@ def _robustness(model, samples, y_true, preprocess, class_names, calibration, li
     for name, perturb in PERTURBATIONS.items():
         canonical = canonicalize_files(paths, preprocess, perturb=perturb, description=name)
         probs = predict_probabilities(model, canonical.pixels, preprocess)
-        predicted = decide(probs, class_names, calibration)
+        predicted = decide(probs, class_names, rule)
         table[name] = round(float(np.mean(predicted == y_true[chosen][canonical.kept])), 4)
     if table["clean"] is None:
         canonical = canonicalize_files(paths, preprocess, description="clean")
-        predicted = decide(
-            predict_probabilities(model, canonical.pixels, preprocess), class_names, calibration
-        )
+        predicted = decide(predict_probabilities(model, canonical.pixels, preprocess), class_names, rule)
         table["clean"] = round(float(np.mean(predicted == y_true[chosen][canonical.kept])), 4)
     return table
-
-
-def _called_ai_by_source(samples: list[Sample], flagged: np.ndarray) -> dict[str, dict]:
-    """Share of each source called ``ai`` at the calibrated threshold (false positives for a
-    human source, detection rate for an AI source)."""
-    groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    for sample, called in zip(samples, flagged, strict=True):
-        groups[(source_of(sample), sample.label)].append(bool(called))
-    return {
-        f"{source} ({label})": {
-            "label": label,
-            "images": len(calls),
-            "called_ai": round(float(np.mean(calls)), 4),
-        }
-        for (source, label), calls in sorted(groups.items())
-    }
 
 
 def _group_errors(samples: list[Sample], correct: np.ndarray, key) -> dict[str, dict]:
@@ -229,15 +270,17 @@ def _group_errors(samples: list[Sample], correct: np.ndarray, key) -> dict[str, 
     }
 
 
-def _rate(mask: np.ndarray) -> float | None:
-    return round(float(np.mean(mask)), 4) if len(mask) else None
-
-
-def _write_predictions(path, samples, y_true, y_pred, probs, class_names) -> None:
+def _write_predictions(path, samples, y_true, y_pred, probs, class_names, rule) -> None:
+    """One row per test image; with a decision rule also its score, P(AI) and verdict."""
+    served = rule.decide(1.0 - probs[:, 0]) if rule is not None else None
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["path", "generator", "style", "true", "predicted", *[f"p_{c}" for c in class_names]])
-        for sample, t, p, row in zip(samples, y_true, y_pred, probs, strict=True):
+        extra = ["score", "prob_ai", "verdict"] if served is not None else []
+        writer.writerow(
+            ["path", "generator", "style", "true", "predicted", *[f"p_{c}" for c in class_names], *extra]
+        )
+        for i, (sample, t, p, row) in enumerate(zip(samples, y_true, y_pred, probs, strict=True)):
+            decided = [f"{1.0 - row[0]:.6f}", f"{served[0][i]:.6f}", served[1][i]] if served else []
             writer.writerow(
                 [
                     sample.path,
@@ -246,5 +289,6 @@ def _write_predictions(path, samples, y_true, y_pred, probs, class_names) -> Non
                     class_names[t],
                     class_names[p],
                     *[f"{v:.6f}" for v in row],
+                    *decided,
                 ]
             )

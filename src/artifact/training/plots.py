@@ -13,7 +13,10 @@ import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 
-def plot_confusion_matrix(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:
+def plot_confusion_matrix(
+    matrix: np.ndarray, labels: list[str], path: Path, title: str, columns: list[str] | None = None
+) -> None:
+    """Rows: the true classes (``labels``); columns: ``columns`` (default the same labels)."""
     size = max(4.0, 0.7 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
     sns.heatmap(
@@ -21,12 +24,12 @@ def plot_confusion_matrix(matrix: np.ndarray, labels: list[str], path: Path, tit
         annot=True,
         fmt="d",
         cmap="Blues",
-        xticklabels=labels,
+        xticklabels=columns or labels,
         yticklabels=labels,
         cbar=False,
         ax=ax,
     )
-    ax.set_xlabel("predicted")
+    ax.set_xlabel("verdict" if columns else "predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.tight_layout()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import random
+import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -98,8 +99,23 @@ def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
     Returns:
         The run directory, ready for :func:`artifact.training.evaluate.evaluate_run`.
     """
+    if config.uses_backbone:
+        from artifact.training.backbones import require_pretrained_weights
+
+        require_pretrained_weights(config.backbone_weights)
     run = RunDir(Path(out_dir))
+    fresh = not run.root.exists()
     run.root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _train(config, run)
+    except BaseException:
+        # A run that never finished training leaves nothing behind (an existing folder stays).
+        if fresh:
+            shutil.rmtree(run.root, ignore_errors=True)
+        raise
+
+
+def _train(config: TrainConfig, run: RunDir) -> RunDir:
     keras.utils.set_random_seed(config.seed)
     data = load_datasets(config.data, config.layout)
     splits = plan_splits(data, config)
@@ -114,9 +130,17 @@ def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
     arrays = {}
     for name in ("train", "val"):
         samples = getattr(splits, name)
+        # Only training images get the shared processing chain; validation and test stay as
+        # the files are, as a user's uploads arrive.
+        process = (
+            config.processing.for_split([s.label != "human" for s in samples], config.seed)
+            if name == "train" and config.processing is not None
+            else None
+        )
         result = canonicalize_files(
             [s.path for s in samples],
             config.preprocess,
+            process=process,
             cache_file=run.root / "cache" / f"{name}.npy",
             description=f"canonicalising {name}",
         )

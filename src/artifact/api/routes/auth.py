@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy.exc import IntegrityError
 
@@ -34,26 +34,32 @@ def register(body: UserCreate, session: WriterSessionDep, settings: SettingsDep)
     return UserPublic.model_validate(user)
 
 
-def _login(session, settings, username: str, password: str) -> Token:
+def _login(request: Request, session, settings, username: str, password: str) -> Token:
+    # Throttled per username and per client address, in the database counter every replica
+    # shares, before any password is checked.
+    limiters = request.app.state.login_limiters
+    limiters["username"].hit(f"login-user:{username.lower()}")
+    limiters["address"].hit(f"login-ip:{request.client.host if request.client else '-'}")
     user = crud.get_user_by_username(session, username=username)
-    if user is None or not verify_password(password, user.password_hash):
+    if not verify_password(password, user.password_hash if user is not None else None):
         raise Unauthorized("wrong username or password")
     token = create_access_token(user.id, settings.signing_key(), settings.token_ttl_minutes, user.session_key)
     return Token(access_token=token, expires_in=settings.token_ttl_minutes * 60)
 
 
 @router.post("/login", response_model=Token)
-def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> Token:
-    return _login(session, settings, body.username, body.password)
+def login(request: Request, body: LoginRequest, session: SessionDep, settings: SettingsDep) -> Token:
+    return _login(request, session, settings, body.username, body.password)
 
 
 @router.post("/token", response_model=Token, summary="Log in (OAuth2 password form)")
 def login_form(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
 ) -> Token:
-    return _login(session, settings, form.username, form.password)
+    return _login(request, session, settings, form.username, form.password)
 
 
 @router.post("/logout", status_code=204)

@@ -38,12 +38,12 @@ def submit(
 ) -> JobPublic:
     """Store the files and queue the job; answers at once with its id (202). An `artifact worker`
     analyses it; each result also lands in the caller's history."""
+    queue = request.app.state.job_queue
+    if queue is None:  # checked before importing the queue: the serve install lacks procrastinate
+        raise JobsUnavailableError(request.app.state.job_queue_problem)
     from artifact.jobs.queue import defer
     from artifact.jobs.submission import submit_job
 
-    queue = request.app.state.job_queue
-    if queue is None:
-        raise JobsUnavailableError(request.app.state.job_queue_problem)
     try:
         job, skipped = submit_job(
             [(upload.filename or "", upload.file) for upload in files],

@@ -23,7 +23,17 @@ def readyz(request: Request) -> JSONResponse:
     model = getattr(request.app.state, "predictor", None) is not None
     database = is_ready(request.app.state.engine)
     ready = model and database
-    body = {"status": "ready" if ready else "not_ready", "model": model, "database": database}
+    queue_ready = getattr(request.app.state, "job_queue", None) is not None
+    capabilities = {
+        "batch_jobs": queue_ready,
+        "batch_jobs_reason": None if queue_ready else getattr(request.app.state, "job_queue_problem", None),
+    }
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "model": model,
+        "database": database,
+        "capabilities": capabilities,
+    }
     if not ready:
         body = {"error": {"code": "not_ready", "message": "not ready"}, **body}
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -112,14 +112,23 @@ function fillCard(card, analysis, imagePath) {
   verdict.textContent = analysis.verdict ? VERDICT_WORDS[analysis.verdict] : `Predicted: ${analysis.label}`;
   verdict.className = `verdict ${analysis.verdict || ""}`;
   const bar = $(".bar", card);
-  if (analysis.prob_ai !== null) {
-    const [low, high] = analysis.uncertain_band || [analysis.threshold, analysis.threshold];
-    $(".band", card).style.left = `${100 * low}%`;
-    $(".band", card).style.width = `${100 * (high - low)}%`;
+  if (analysis.prob_ai !== null && analysis.cut_points) {
+    // The zones are the model's decision rule: the verdict's words name the zone the marker is in.
+    const { human: low, ai: high } = analysis.cut_points;
+    const zones = { human: [0, low], uncertain: [low, high], ai: [high, 1] };
+    for (const [name, [from, to]] of Object.entries(zones)) {
+      const zone = $(`.zone.${name}`, card);
+      zone.style.left = `${100 * from}%`;
+      zone.style.width = `${100 * Math.max(0, to - from)}%`;
+    }
     $(".marker", card).style.left = `${100 * analysis.prob_ai}%`;
-    bar.setAttribute("aria-label", `probability of AI ${Math.round(100 * analysis.prob_ai)} percent; uncertain between ${Math.round(100 * low)} and ${Math.round(100 * high)} percent`);
-    $(".numbers", card).textContent = `P(AI) = ${analysis.prob_ai.toFixed(3)} · uncertain band ${low.toFixed(2)}–${high.toFixed(2)}`;
-  } else bar.hidden = true;
+    const pct = (value) => `${(100 * value).toFixed(1)}%`;
+    bar.setAttribute("aria-label", `probability of AI ${pct(analysis.prob_ai)}; a person up to ${pct(low)}, uncertain up to ${pct(high)}, AI from ${pct(high)}`);
+    $(".numbers", card).textContent = `P(AI) = ${analysis.prob_ai.toFixed(3)} · person ≤ ${low.toFixed(3)} < uncertain < ${high.toFixed(3)} ≤ AI`;
+  } else {
+    bar.hidden = true;
+    $(".zones-legend", card).hidden = true;
+  }
   if (analysis.verdict_reason && analysis.verdict !== analysis.model_verdict) {
     $(".numbers", card).textContent += ` · decided by evidence: ${analysis.verdict_reason}`;
   }
@@ -151,6 +160,7 @@ function fillCard(card, analysis, imagePath) {
       toggle.disabled = false;
     }
     heat.hidden = !heat.hidden;
+    $(".heat-legend", card).hidden = heat.hidden;
     toggle.setAttribute("aria-pressed", String(!heat.hidden));
     toggle.textContent = heat.hidden ? "Show heatmap" : "Hide heatmap";
   };
@@ -213,6 +223,17 @@ function followJob(job) {
 }
 
 async function loadJobs() {
+  // Batch jobs need PostgreSQL and a worker: say so up front instead of failing on submit.
+  try {
+    const ready = await (await fetch("/readyz")).json();
+    const jobs = ready.capabilities || {};
+    const form = $("#job-form");
+    const disabled = jobs.batch_jobs === false;
+    form.querySelectorAll("input, button").forEach((element) => { element.disabled = disabled; });
+    $("#job-unavailable").hidden = !disabled;
+    $("#job-unavailable").textContent = disabled ? `Batch jobs are not available on this server: ${jobs.batch_jobs_reason || "no job queue"}` : "";
+    if (disabled) return;
+  } catch (_) { /* readiness unknown: let the server answer on submit */ }
   try {
     const page = await (await api("/v1/jobs?limit=10")).json();
     page.data.reverse().forEach(followJob);

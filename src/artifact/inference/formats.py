@@ -1,0 +1,28 @@
+"""Which files are images: the one listing rule of the scanners, the job intake and the
+dataset readers (suffixes here; what the bytes really are is the decoder's call)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def has_image_name(name: str | Path) -> bool:
+    """An image suffix on a name that is not hidden (``.`` files are skipped)."""
+    path = Path(name)
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def is_image_path(path: str | Path) -> bool:
+    """A regular file (after symlinks) with an image name: never a FIFO, socket or device,
+    which would hang a reader or stream without end (a FIFO or a link to /dev/zero named
+    ``*.png``)."""
+    if not has_image_name(path):
+        return False
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
