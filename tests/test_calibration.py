@@ -152,3 +152,15 @@ def test_a_cut_above_the_ai_cut_is_invalid():
         DecisionRule(human_cut=0.8, ai_cut=0.5)
     with pytest.raises(ValueError):
         ScoreCalibration(method="isotonic", x=[0, 1], y=[1, 0])
+
+
+def test_worst_source_scope_ignores_sources_too_small_to_hold_the_bound():
+    """20 images: one called ai is already 5%, so a 2% bound would push the AI cut to 1.0."""
+    rng = np.random.default_rng(5)
+    is_ai = _labels(420, 300)
+    tiny = np.r_[rng.beta(2, 8, 19), 0.995]  # one of 20 scores like AI
+    score = np.r_[rng.beta(2, 8, 400), tiny, rng.beta(8, 2, 300)]
+    sources = ["big"] * 400 + ["tiny"] * 20 + ["ai"] * 300
+    rule, _ = fit_decision_rule(is_ai, score, sources=sources, false_ai_scope="worst_source")
+    assert rule.ai_cut < rule.prob_ai(0.99)
+    assert np.mean(rule.decide(score[-300:])[1] == "ai") > 0.5

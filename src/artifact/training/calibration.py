@@ -36,6 +36,8 @@ from artifact.inference.decision import (
 )
 
 ECE_BINS = 15
+# With worst-source scope, sources with fewer validation human images than this are pooled.
+MIN_SOURCE_IMAGES = 50
 # Below this validation ROC-AUC a model is too close to chance to be served.
 NEAR_CHANCE_AUC = 0.6
 
@@ -233,10 +235,24 @@ def false_ai_of(verdicts: np.ndarray, human_groups: list[np.ndarray]) -> float:
 
 
 def _human_groups(is_ai: np.ndarray, sources, scope: FalseAiScope) -> list[np.ndarray]:
+    """The human images each false-AI share is measured on. Per source, a source with fewer
+    than :data:`MIN_SOURCE_IMAGES` validation images joins one group of small sources: with
+    20 images a single one is already 5%, so a 2% bound could never hold and would push the
+    AI cut to the top."""
     if scope == "pooled" or sources is None:
         return [~is_ai]
     sources = np.asarray(sources)
-    return [(~is_ai) & (sources == s) for s in sorted(set(sources[~is_ai]))]
+    groups, small = [], np.zeros(len(is_ai), dtype=bool)
+    for source in sorted(set(sources[~is_ai])):
+        members = (~is_ai) & (sources == source)
+        if members.sum() >= MIN_SOURCE_IMAGES:
+            groups.append(members)
+        else:
+            small |= members
+    if small.sum() >= MIN_SOURCE_IMAGES:
+        groups.append(small)
+    groups.append(~is_ai)  # and pooled, which covers the small sources too
+    return groups
 
 
 def _round_up(value: float) -> float:
