@@ -18,4 +18,6 @@ cp "$run"/report/{confusion_matrix.png,roc.png,training_curves.png,classificatio
 cp "$run"/report/on-human-paintings/{metrics.json,classification_report.txt,confusion_matrix.png} "$dest/report/on-human-paintings/"
 python scripts/describe_bundled_model.py "$run" "$dest" --art-dev "$data/art-dev" --wide "$wide" \
   --human-paintings "$data/human-paintings"
+# The headline figures, as served (Predictor + the card's decision rule).
+python scripts/served_figures.py "$dest" --art-dev "$data/art-dev" --human-paintings "$data/human-paintings"
 echo "bundled: $(ls "$dest")"

@@ -7,4 +7,4 @@ RECIPE=(--data "$data/art-dev" --data "$wide"
   --architecture mobilenet_v2_1.0 --backbone-weights "$weights"
   --balance source --max-per-source 1500 --source-weighting --augment wide --feature-views 2
   --canonical-size 320 --image-size 224 --crop-mode five
-  --epochs 15 --fine-tune-epochs 3)
+  --epochs 15 --fine-tune-epochs 3 --processing aligned --false-ai-scope worst_source)

@@ -251,3 +251,49 @@ def test_login_is_throttled_per_username_and_unknown_names_cost_the_same(service
     known = sorted(timed("jo") for _ in range(5))[2]
     unknown = sorted(timed("unknown") for _ in range(5))[2]
     assert unknown > 0.5 * known  # the dummy hash makes an unknown name cost a real check
+
+
+@pytest.mark.parametrize(
+    ("username", "email", "password", "accepted"),
+    [("joe", "jo@example.org", "Major-Velvet-93", True), ("ted", "t@example.org", "Tiger-Stripe-88", True),
+     ("jody", "jody@example.org", "jody-rocks-2026", False), ("ann", "annabel@example.org", "xAnnabel-77", False)],
+)  # fmt: skip
+def test_the_password_rule_refuses_personal_parts_not_single_letters(
+    client, username, email, password, accepted
+):
+    response = client.post(
+        "/v1/auth/register", json={"username": username, "email": email, "password": password}
+    )
+    if accepted:
+        assert response.status_code == 201, response.text
+    else:
+        error = assert_error(response, 422, "validation_error")
+        assert error["message"] == "the password is too weak: it contains your username or email"
+
+
+def test_validation_messages_are_ours_in_words(client):
+    response = client.post(
+        "/v1/auth/register", json={"username": "a b", "email": "not-an-email", "password": "short"}
+    )
+    message = assert_error(response, 422, "validation_error")["message"]
+    assert "a username is 3-64 letters" in message and "that is not an email address" in message
+    assert "password needs at least 8 characters" in message
+    assert "pattern" not in message and "Value error" not in message and "^" not in message
+
+
+def test_users_create_applies_the_same_password_rule(tmp_path, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("jody-rocks-2026\n"))
+    args = [
+        "users",
+        "create",
+        "jody",
+        "--email",
+        "jody@example.org",
+        "--password-stdin",
+        "--data-dir",
+        str(tmp_path),
+    ]
+    assert main(args) == 2
+    assert "contains your username or email" in " ".join(capsys.readouterr().err.split())

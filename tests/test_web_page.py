@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api_helpers import image_bytes
+from tests.api_helpers import card_cut_points, expected_verdict, image_bytes
 from tests.test_server_process import Server
 
 pytestmark = pytest.mark.slow
@@ -78,10 +78,22 @@ def test_a_juror_analyses_builds_the_gallery_and_makes_an_api_key(browser, serve
         or "corrupt" in bad.locator(".verdict").inner_text()
     )
     assert "P(AI) =" in good.locator(".numbers").inner_text()
-    marker_left = good.locator(".marker").evaluate("el => el.style.left")
-    assert marker_left.endswith("%")
+    # The bar's three zones are the card's cut points; the words name the marker's zone.
+    cuts = card_cut_points(server.model_dir)
+    prob = float(re.search(r"P\(AI\) = ([0-9.]+)", good.locator(".numbers").inner_text()).group(1))
+    words = {"ai": "Likely AI-generated", "human": "Likely made by a person", "uncertain": "Uncertain"}
+    assert good.locator(".verdict").inner_text().startswith(words[expected_verdict(prob, cuts)])
+    left = {z: float(good.locator(f".zone.{z}").evaluate("el => el.style.left").rstrip("%"))
+            for z in ("human", "uncertain", "ai")}  # fmt: skip
+    assert left["human"] == 0 and left["uncertain"] == pytest.approx(100 * cuts[0], abs=1e-3)
+    assert left["ai"] == pytest.approx(100 * cuts[1], abs=1e-3)
+    assert float(good.locator(".marker").evaluate("el => el.style.left").rstrip("%")) == pytest.approx(
+        100 * prob, abs=0.1
+    )
+    assert good.locator(".zones-legend").is_visible()
     good.get_by_role("button", name="Show heatmap").click()
     good.locator("img.heat").wait_for(state="visible")
+    assert "covering it lowers P(AI) most" in good.locator(".heat-legend").inner_text()
     assert good.locator("img.heat").get_attribute("src").startswith("blob:")
     assert good.get_by_role("button", name="Hide heatmap").get_attribute("aria-pressed") == "true"
     page.screenshot(path=SCREENS / "02-analysis-with-heatmap.png", full_page=True)
@@ -250,4 +262,21 @@ def test_without_postgresql_the_page_says_why_there_are_no_batch_jobs(browser, s
     notice.filter(has_text="Batch jobs are not available on this server").wait_for()
     assert "PostgreSQL" in notice.inner_text()
     assert page.locator("#job-form").get_by_role("button", name="Start batch job").is_disabled()
+    page.close()
+
+
+def test_registration_with_a_weak_password_says_why_in_words(browser, server):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server.url)
+    page.get_by_text("New here? Register").click()
+    form = page.locator("#register-form")
+    form.get_by_label("Username").fill("weakling")
+    form.get_by_label("Email").fill("weakling@example.org")
+    form.get_by_label("Password").fill("weakling-2026")
+    form.get_by_role("button", name="Register").click()
+    message = page.locator("#message").filter(has_text="too weak")
+    message.wait_for()
+    text = message.inner_text()
+    assert "it contains your username or email" in text
+    assert "Value error" not in text and "body" not in text and "pattern" not in text
     page.close()

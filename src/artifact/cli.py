@@ -764,8 +764,11 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass("password: ")
-    if len(password) < 8:
-        raise UserFacingError("the password needs at least 8 characters")
+    from artifact.security import password_weakness
+
+    problem = password_weakness(password, args.username, args.email)
+    if problem:
+        raise UserFacingError(f"the password is too weak: {problem}")
     engine = _migrated_engine(Settings())
     with session_factory(engine).begin() as session:
         if crud.user_exists(session, username=args.username, email=args.email):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
@@ -82,3 +83,33 @@ def new_api_key() -> str:
 def hash_api_key(key: str) -> str:
     # API keys are 256-bit random strings: a fast hash is enough, and lookups stay O(1).
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+# The most used passwords of public breach lists that pass a length check of 8.
+COMMON_PASSWORDS = {
+    "password", "password1", "12345678", "123456789", "1234567890", "qwertyuiop", "qwerty123",
+    "iloveyou", "11111111", "00000000", "abcd1234", "sunshine", "princess", "football", "baseball",
+    "welcome1", "letmein1", "passw0rd", "trustno1", "superman", "1q2w3e4r", "qwertyui", "asdfghjk",
+}  # fmt: skip
+MIN_PASSWORD_LENGTH = 8
+# Parts of the username or email shorter than this are too common to refuse (a "t" or "jo").
+MIN_PERSONAL_PART = 4
+
+
+def password_weakness(password: str, username: str, email: str) -> str | None:
+    """Why a password is too weak, or None; one policy for the API and ``artifact users``:
+    too short, a common one, fewer than 4 different characters, only digits, or containing a
+    part of 4+ characters of the username or email (split at punctuation)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"it needs at least {MIN_PASSWORD_LENGTH} characters"
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS:
+        return "it is one of the most common passwords"
+    if len(set(password)) < 4:
+        return "it uses fewer than 4 different characters"
+    if password.isdigit():
+        return "it is only digits"
+    parts = re.split(r"[^a-z0-9]+", f"{username} {email}".lower())
+    if any(len(part) >= MIN_PERSONAL_PART and part in lowered for part in parts):
+        return "it contains your username or email"
+    return None

@@ -90,7 +90,8 @@ def install_error_handlers(app: FastAPI) -> None:
         details = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()
         ]
-        return envelope(422, "validation_error", "the request is not valid", details=details)
+        words = "; ".join(dict.fromkeys(_in_words(e) for e in exc.errors()))
+        return envelope(422, "validation_error", words or "the request is not valid", details=details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -107,3 +108,28 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return envelope(500, "internal_error", "internal server error")
+
+
+# What a person reads for the fields whose raw validation text is a regular expression.
+_FIELD_RULES = {
+    "username": "a username is 3-64 letters, digits, '_', '.' or '-'",
+    "email": "that is not an email address",
+}
+
+
+def _in_words(error: dict) -> str:
+    """One validation error as a sentence of ours (no patterns, no 'Value error,')."""
+    field = str(error.get("loc", ("",))[-1])
+    kind = error.get("type", "")
+    message = str(error.get("msg", ""))
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    if field in _FIELD_RULES and kind in ("string_pattern_mismatch", "string_too_short", "string_too_long"):
+        return _FIELD_RULES[field]
+    if kind == "missing":
+        return f"{field} is required"
+    if kind == "string_too_short":
+        return f"{field} needs at least {error.get('ctx', {}).get('min_length')} characters"
+    if kind == "string_too_long":
+        return f"{field} may have at most {error.get('ctx', {}).get('max_length')} characters"
+    return f"{field}: {message}" if field else message

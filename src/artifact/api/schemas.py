@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from artifact.security import password_weakness
+
 Role = Literal["admin", "juror"]
 VerdictFilter = Literal["ai", "human", "uncertain"]
 # Ids are 32-bit integer columns on every backend: anything larger is simply not found.
@@ -29,31 +31,8 @@ class UserCreate(UserBase):
     def _strong_enough(self) -> UserCreate:
         problem = password_weakness(self.password, self.username, self.email)
         if problem:
-            raise ValueError(f"password too weak: {problem}")
+            raise ValueError(f"the password is too weak: {problem}")
         return self
-
-
-# The most used passwords of public breach lists that pass a length check of 8.
-COMMON_PASSWORDS = {
-    "password", "password1", "12345678", "123456789", "1234567890", "qwertyuiop", "qwerty123",
-    "iloveyou", "11111111", "00000000", "abcd1234", "sunshine", "princess", "football", "baseball",
-    "welcome1", "letmein1", "passw0rd", "trustno1", "superman", "1q2w3e4r", "qwertyui", "asdfghjk",
-}  # fmt: skip
-
-
-def password_weakness(password: str, username: str, email: str) -> str | None:
-    """Why a password is too weak, or None: a common one, one repeated character, only
-    digits, or the username/email inside it."""
-    lowered = password.lower()
-    if lowered in COMMON_PASSWORDS:
-        return "it is one of the most common passwords"
-    if len(set(password)) < 4:
-        return "it uses fewer than 4 different characters"
-    if password.isdigit():
-        return "it is only digits"
-    if username.lower() in lowered or email.split("@")[0].lower() in lowered:
-        return "it contains the username or email"
-    return None
 
 
 class UserPublic(UserBase):

@@ -20,10 +20,8 @@ function showMessage(text, ok = false) {
 async function errorText(response) {
   try {
     const body = await response.json();
-    if (body.error) {
-      const details = (body.error.details || []).map((d) => `${d.loc.slice(-1)[0]}: ${d.msg}`).join("; ");
-      return details ? `${body.error.message} (${details})` : body.error.message;
-    }
+    // The server's message is already in words; the details are for programs.
+    if (body.error) return body.error.message;
   } catch (_) { /* not JSON */ }
   return `the server answered ${response.status}`;
 }
