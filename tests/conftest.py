@@ -280,3 +280,20 @@ def s3_keys(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys += [item["Key"] for item in page.get("Contents", [])]
     return keys
+
+
+# Skips that mean the test infrastructure is missing, not that a feature does not apply here.
+INFRASTRUCTURE_SKIPS = ("chromium", "PostgreSQL", "S3 emulator", "moto")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With ARTIFACT_CI_STRICT=1 (.ci/run) an infrastructure skip fails the test."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("ARTIFACT_CI_STRICT") != "1" or not report.skipped:
+        return
+    reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if any(word in reason for word in INFRASTRUCTURE_SKIPS):
+        report.outcome = "failed"
+        report.longrepr = f"CI strict: infrastructure missing, not skipped: {reason}"
