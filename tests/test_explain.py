@@ -68,3 +68,44 @@ def test_heatmaps_are_computed_once_per_image_and_model(client, monkeypatch):
         client.get(f"/v1/analyses/{a['id']}/heatmap", headers=headers).content for a in (first, again, first)
     ]
     assert len(calls) == 1 and pngs[0] == pngs[1] == pngs[2] and pngs[0].startswith(b"\x89PNG")
+
+
+def test_concurrent_heatmap_misses_compute_once_and_the_cache_is_bounded(tmp_path):
+    import threading
+    import time
+
+    from artifact.inference.heatmap_cache import HeatmapCache
+
+    cache = HeatmapCache(tmp_path / "heat", max_bytes=3000)
+    calls = []
+
+    def make() -> bytes:
+        calls.append(1)
+        time.sleep(0.3)
+        return b"p" * 1000
+
+    threads = [threading.Thread(target=cache.get_or_make, args=("m" * 64, "a" * 64, make)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1  # six simultaneous misses, one computation
+    for name in "bcde":  # 1,000 bytes each against a 3,000-byte bound
+        time.sleep(0.02)
+        cache.get_or_make("m" * 64, name * 64, lambda: b"q" * 1000)
+    kept = sorted(p.stem[0] for p in (tmp_path / "heat").glob("*/*.png"))
+    assert kept == ["c", "d", "e"]  # least recently used out first
+
+
+def test_a_heatmap_scores_occlusions_in_bounded_batches(artbench_run, monkeypatch):
+    from artifact.inference import explain
+
+    predictor = Predictor(artbench_run)
+    sizes = []
+    real = predictor.model.predict
+    monkeypatch.setattr(
+        predictor.model, "predict", lambda batch, *a, **k: sizes.append(len(batch)) or real(batch, *a, **k)
+    )
+    image = Image.new("RGB", (300, 200), (90, 120, 30))
+    explain.occlusion_map(predictor, image, max_evaluations=192)
+    assert max(sizes) <= explain.OCCLUSION_BATCH_CROPS + 5 and sum(sizes) > 100

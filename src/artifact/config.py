@@ -56,6 +56,7 @@ class Settings(BaseSettings):
         30.0, gt=0, description="a worker silent this long is dead: its jobs are run again"
     )
     rate_limit_per_minute: int = 120
+    heatmap_cache_mb: int = Field(256, ge=1, description="heatmaps kept on disk, oldest used out first")
     login_attempts_per_minute: int = Field(
         10, ge=0, description="log-in attempts per username, and 3x this per client address (0: off)"
     )

@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
             "address": RateLimiter(3 * per_user, app.state.writer_sessions, "too many log-in attempts"),
         }
         limit_password_checks(settings.max_concurrent_password_checks)
-        app.state.heatmaps = HeatmapCache(settings.data_dir / "heatmaps")
+        app.state.heatmaps = HeatmapCache(
+            settings.data_dir / "heatmaps", settings.heatmap_cache_mb * 1024 * 1024
+        )
         await run_in_threadpool(migrate, writer)
         removed = await run_in_threadpool(
             sweep_orphans, app.state.writer_sessions, app.state.store, settings.orphan_min_age_seconds

@@ -40,17 +40,34 @@ def occlusion_map(predictor: Predictor, image: Image.Image, max_evaluations: int
     cells = max(4, int(np.sqrt(max_evaluations / crops_per_image)))
     size = config.canonical_size
     edges = np.linspace(0, size, cells + 1).round().astype(int)
-    occluded = []
+    # Scored a few occlusions at a time: the crops of every occlusion at once were ~110 MB.
+    scores = [_prob_ai(predictor, [prediction_crops(canonical, config)], crops_per_image)]
+    pending = []
     for i in range(cells):
         for j in range(cells):
             copy = canonical.copy()
             copy[edges[i] : edges[i + 1], edges[j] : edges[j + 1]] = GREY
-            occluded.append(prediction_crops(copy, config))
-    batch = np.concatenate([prediction_crops(canonical, config), *occluded])
-    probs = predictor.model.predict(batch).reshape(-1, crops_per_image, len(predictor.card.labels)).mean(1)
-    prob_ai = 1.0 - probs[:, 0]
+            pending.append(prediction_crops(copy, config))
+            if len(pending) * crops_per_image >= OCCLUSION_BATCH_CROPS:
+                scores.append(_prob_ai(predictor, pending, crops_per_image))
+                pending = []
+    if pending:
+        scores.append(_prob_ai(predictor, pending, crops_per_image))
+    prob_ai = np.concatenate(scores)
     base, covered = float(prob_ai[0]), prob_ai[1:].reshape(cells, cells)
-    return Heatmap(sensitivity=base - covered, prob_ai=base, evaluations=len(batch))
+    return Heatmap(sensitivity=base - covered, prob_ai=base, evaluations=len(prob_ai) * crops_per_image)
+
+
+def _prob_ai(predictor: Predictor, crop_sets: list[np.ndarray], crops_per_image: int) -> np.ndarray:
+    probs = predictor.model.predict(np.concatenate(crop_sets))
+    return 1.0 - probs.reshape(-1, crops_per_image, len(predictor.card.labels)).mean(1)[:, 0]
+
+
+# At most this many crops are held and scored at once (32 x 224² x 3 float32: ~19 MB).
+OCCLUSION_BATCH_CROPS = 32
+# What a heatmap holds beyond its decoded image: a batch of crops, the canonical image and the
+# overlay (a 768² RGB float blend), with margin.
+HEATMAP_WORKING_BYTES = 64 * 1024 * 1024
 
 
 def overlay_png(image: Image.Image, heatmap: Heatmap, opacity: float = 0.55) -> bytes:
