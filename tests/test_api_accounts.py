@@ -297,3 +297,23 @@ def test_users_create_applies_the_same_password_rule(tmp_path, monkeypatch, caps
     ]
     assert main(args) == 2
     assert "contains your username or email" in " ".join(capsys.readouterr().err.split())
+
+
+def test_racing_processes_share_one_private_secret_key(tmp_path):
+    """Eight processes creating secret.key at once: one key, mode 0600, never half written."""
+    import stat
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from artifact.config import Settings; "
+        f"print(Settings(data_dir={str(tmp_path)!r}).signing_key())"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(8)
+    ]
+    keys = {p.communicate()[0].strip() for p in processes}
+    path = tmp_path / "secret.key"
+    assert len(keys) == 1 and len(keys.pop()) >= 60
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not list(tmp_path.glob(".secret-*"))  # no temporary files left

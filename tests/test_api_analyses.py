@@ -376,3 +376,20 @@ def test_a_sweep_never_deletes_an_orphan_that_an_upload_claims_meanwhile(client,
     assert removed == [0]
     image = client.get(f"/v1/analyses/{response.json()['id']}/image", headers=headers)
     assert image.status_code == 200 and image.content == data
+
+
+def test_nul_characters_are_refused_with_422_everywhere(client, service_settings):
+    """PostgreSQL cannot store NUL: it answered 500 in nine places, three of them anonymous."""
+    headers = register(client, "nul")
+    cases = [
+        client.post("/v1/auth/login", json={"username": "nu\x00l", "password": "correct horse"}),
+        client.post("/v1/auth/token", data={"username": "nu\x00l", "password": "x"}),
+        upload(client, headers, path="/v1/artworks", title="Ti\x00tle", artist="Ann"),
+        client.post("/v1/api-keys", json={"name": "key\x00"}, headers=headers),
+    ]
+    for response in cases:
+        error = assert_error(response, 422, "nul_character")
+        assert "NUL" in error["message"]
+    assert client.get("/v1/analyses", headers=headers).json()["count"] == 0  # nothing half-written
+    assert stored_files(service_settings) == []
+    assert upload(client, headers).status_code == 201  # and the server keeps serving

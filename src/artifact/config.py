@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -119,13 +122,17 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret.key"
         if not path.exists():
             self.prepare()
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_urlsafe(48))
-            tmp.chmod(0o600)
+            # A private temporary file (mkstemp: unique name, mode 0600 from the start), then
+            # a hard link, which never replaces an existing key: of racing processes exactly
+            # one key wins, and nobody ever reads a half-written one.
+            handle, staging = tempfile.mkstemp(dir=self.data_dir, prefix=".secret-")
             try:
-                tmp.rename(path) if not path.exists() else tmp.unlink()
-            except FileExistsError:  # another worker won the race
-                tmp.unlink(missing_ok=True)
+                with os.fdopen(handle, "w") as out:
+                    out.write(secrets.token_urlsafe(48))
+                with contextlib.suppress(FileExistsError):  # another process won the race
+                    os.link(staging, path)
+            finally:
+                os.unlink(staging)
         return path.read_text().strip()
 
 

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from artifact.inference.decode import ImageDecodeError
 from artifact.inference.memory_budget import MemoryBudgetTimeout
-from artifact.storage.database import is_lock_timeout
+from artifact.storage.database import NulCharacterError, is_lock_timeout
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ImageDecodeError)
     async def _bad_image(_request: Request, exc: ImageDecodeError) -> JSONResponse:
         return envelope(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(NulCharacterError)
+    async def _nul(_request: Request, exc: NulCharacterError) -> JSONResponse:
+        return envelope(422, exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

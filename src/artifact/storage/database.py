@@ -23,6 +23,7 @@ def create_db_engine(url: str, *, writer: bool = False, busy_timeout_s: float = 
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s})
+        _refuse_nul_text(engine)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record) -> None:
@@ -44,7 +45,28 @@ def create_db_engine(url: str, *, writer: bool = False, busy_timeout_s: float = 
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    _refuse_nul_text(engine)
+    return engine
+
+
+class NulCharacterError(ValueError):
+    """Text with a NUL character: PostgreSQL cannot store it, so no database is asked to."""
+
+    code = "nul_character"
+
+
+def _refuse_nul_text(engine: Engine) -> None:
+    """Refuse every statement whose text parameters hold a NUL, on SQLite and PostgreSQL alike
+    (PostgreSQL raised on them as an internal error in nine places, three of them anonymous)."""
+
+    @event.listens_for(engine, "before_cursor_execute", retval=False)
+    def _check(_conn, _cursor, _statement, parameters, _context, _many) -> None:
+        rows = parameters if isinstance(parameters, list) else [parameters]
+        for row in rows:
+            values = row.values() if isinstance(row, dict) else (row or ())
+            if any(isinstance(v, str) and "\x00" in v for v in values):
+                raise NulCharacterError("text may not contain NUL characters (\\0)")
 
 
 def is_lock_timeout(exc: BaseException) -> bool:
