@@ -393,3 +393,16 @@ def test_nul_characters_are_refused_with_422_everywhere(client, service_settings
     assert client.get("/v1/analyses", headers=headers).json()["count"] == 0  # nothing half-written
     assert stored_files(service_settings) == []
     assert upload(client, headers).status_code == 201  # and the server keeps serving
+
+
+def test_a_blank_title_or_artist_is_refused(client):
+    headers = register(client, "blank")
+    for title, artist in (("   ", "Ann"), ("Sunrise", " \t ")):
+        response = upload(client, headers, path="/v1/artworks", title=title, artist=artist)
+        assert (
+            assert_error(response, 422, "validation_error")["message"]
+            == "the title and the artist may not be blank"
+        )
+    assert client.get("/v1/artworks", headers=headers).json()["count"] == 0
+    work = upload(client, headers, path="/v1/artworks", title="  Sunrise ", artist="Ann").json()
+    assert work["title"] == "Sunrise"

@@ -46,6 +46,10 @@ class Conflict(ApiError):
     status, code = 409, "conflict"
 
 
+class UnprocessableEntity(ApiError):
+    status, code = 422, "validation_error"
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 

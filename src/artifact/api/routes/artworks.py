@@ -14,7 +14,7 @@ from artifact.api.deps import (
     StoreDep,
     WriterSessionDep,
 )
-from artifact.api.errors import NotFound
+from artifact.api.errors import NotFound, UnprocessableEntity
 from artifact.api.presenters import artwork_public
 from artifact.api.routes.analyses import image_response, run_analysis
 from artifact.api.schemas import ArtworkPublic, ArtworksPublic, Limit, Offset, RowId, VerdictFilter
@@ -36,8 +36,11 @@ def submit_artwork(
     settings: SettingsDep,
     store: StoreDep,
 ) -> ArtworkPublic:
+    if not title.strip() or not artist.strip():
+        # Checked before the upload is read: a blank title or artist is no record for a jury.
+        raise UnprocessableEntity("the title and the artist may not be blank")
     data = read_upload(file, settings.max_upload_bytes)
-    fields = ArtworkFields(title=title.strip() or title, artist=artist.strip() or artist)
+    fields = ArtworkFields(title=title.strip(), artist=artist.strip())
     analysis, work = run_analysis(
         request, data, file.filename or "", user, predictor, settings, store, fields
     )
