@@ -30,14 +30,35 @@ def intake(**limits) -> Intake:
     return Intake(lambda name, data: (name, len(data)), **{**defaults, **limits})
 
 
+PNG = b"\x89PNG\r\n\x1a\n"  # what the bytes of a PNG start with (intake sniffs, never decodes)
+
+
 def test_a_zip_is_expanded_to_its_images_only():
-    archive = zip_of({"a.png": b"x" * 10, "sub/b.JPG": b"y" * 20, "notes.txt": b"hello", "__MACOSX/._a.png": b"z",
-                      ".hidden.png": b"h", "sub/": b""})  # fmt: skip
+    archive = zip_of({"a.png": PNG + b"x" * 2, "sub/b.JPG": b"\xff\xd8\xff" + b"y" * 17, "notes.txt": b"hello",
+                      "__MACOSX/._a.png": b"z", ".hidden.png": b"h", "sub/": b""})  # fmt: skip
     taken = intake()
     taken.add_upload("art.zip", io.BytesIO(archive))
-    taken.add_upload("single.webp", io.BytesIO(b"w" * 30))
+    taken.add_upload("single.webp", io.BytesIO(b"RIFF\0\0\0\0WEBP" + b"w" * 18))
     assert taken.accepted == [("a.png", 10), ("b.JPG", 20), ("single.webp", 30)]
-    assert taken.skipped == ["notes.txt"]
+    assert taken.skipped == ["notes.txt (not an image name)"]
+
+
+def test_entries_that_are_not_images_are_never_stored_and_all_count():
+    """A 512 KB zip of twenty 25 MB zero-filled "*.png" entries stored 500 MB before."""
+    stored = []
+    zeros = zip_of({f"z{i}.png": b"\0" * 4000 for i in range(3)})
+    taken = Intake(lambda name, data: stored.append(len(data)), max_files=10, max_file_bytes=5000,
+                   max_total_bytes=50_000)  # fmt: skip
+    taken.add_upload("zeros.zip", io.BytesIO(zeros))
+    assert stored == [] and taken.total_bytes == 0
+    assert taken.skipped == [f"z{i}.png (not an image)" for i in range(3)]
+    many = zip_of({f"note{i}.txt": b"x" for i in range(20)})
+    with pytest.raises(IntakeError) as caught:
+        intake(max_files=10).add_upload("notes.zip", io.BytesIO(many))
+    assert caught.value.code == "too_many_files"  # non-images count against the limit too
+    listed = intake(max_files=1000)
+    listed.add_upload("notes.zip", io.BytesIO(zip_of({f"n{i}.txt": b"x" for i in range(300)})))
+    assert len(listed.skipped) == 100 and listed.skipped_count == 300
 
 
 def test_a_zip_bomb_stops_at_the_limit_without_inflating_it():
@@ -63,7 +84,7 @@ def test_a_zip_bomb_stops_at_the_limit_without_inflating_it():
     [
         ({f"f{i}.png": b"x" for i in range(4)}, {"max_files": 3}, "too_many_files"),
         ({"big.png": b"x" * 1001}, {}, "payload_too_large"),
-        ({f"f{i}.png": b"x" * 900 for i in range(6)}, {}, "payload_too_large"),  # 5400 > 5000 in all
+        ({f"f{i}.png": PNG + b"x" * 892 for i in range(6)}, {}, "payload_too_large"),  # 5400 > 5000
     ],
 )
 def test_limits_on_files_and_bytes(uploads, limits, code):

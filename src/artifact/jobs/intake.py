@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
-from artifact.inference.formats import IMAGE_SUFFIXES
+from artifact.inference.decode import DEFAULT_MAX_PIXELS, declared_pixels
+from artifact.inference.formats import IMAGE_SUFFIXES, sniffed_format
 
 ZIP_MAGIC = b"PK\x03\x04"
+# A job's answer names at most this many skipped entries (then counts the rest).
+MAX_LISTED_SKIPS = 100
 
 
 class IntakeError(ValueError):
@@ -35,9 +38,12 @@ class Intake:
     max_files: int
     max_file_bytes: int
     max_total_bytes: int
+    max_pixels: int = DEFAULT_MAX_PIXELS
     accepted: list = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    skipped_count: int = 0
     total_bytes: int = 0
+    entries_seen: int = 0
 
     def add_upload(self, filename: str, handle: BinaryIO) -> None:
         head = handle.read(4)
@@ -50,9 +56,20 @@ class Intake:
     def _room(self) -> int:
         return min(self.max_file_bytes, self.max_total_bytes - self.total_bytes)
 
-    def _add(self, filename: str, data: bytes) -> None:
-        if len(self.accepted) >= self.max_files:
+    def _count_entry(self) -> None:
+        """Every file and archive entry counts against ``max_files``, images or not (a zip of a
+        million non-images was listed whole)."""
+        self.entries_seen += 1
+        if self.entries_seen > self.max_files:
             raise IntakeError(f"at most {self.max_files} files per job", "too_many_files")
+
+    def _skip(self, name: str, why: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < MAX_LISTED_SKIPS:
+            self.skipped.append(f"{name[:255]} ({why})")
+
+    def _add(self, filename: str, data: bytes) -> None:
+        self._count_entry()
         if len(data) > self._room():
             raise IntakeError(
                 f"{filename!r} passes the limit of {self.max_file_bytes} bytes per file or "
@@ -60,6 +77,15 @@ class Intake:
                 "payload_too_large",
                 413,
             )
+        # Sniffed before anything is stored: bytes no image decoder would take (a zip of
+        # zero-filled "*.png" entries wrote 500 MB to the store) are skipped, not kept.
+        if sniffed_format(data) is None:
+            self._skip(filename, "not an image")
+            return
+        pixels = declared_pixels(data)
+        if pixels > self.max_pixels:
+            self._skip(filename, f"{pixels:,} pixels; the limit is {self.max_pixels:,}")
+            return
         self.total_bytes += len(data)
         self.accepted.append(self.accept(filename[:255], data))
 
@@ -74,7 +100,8 @@ class Intake:
             if entry.is_dir() or any(part.startswith((".", "__MACOSX")) for part in name.parts):
                 continue
             if name.suffix.lower() not in IMAGE_SUFFIXES:
-                self.skipped.append(entry.filename[:255])
+                self._count_entry()
+                self._skip(entry.filename, "not an image name")
                 continue
             try:
                 with archive.open(entry) as member:

@@ -27,7 +27,7 @@ def submit_job(
     max_file_bytes: int,
     max_total_bytes: int,
 ) -> tuple[BatchJob, list[str]]:
-    """The committed job and the names of archive entries skipped as not images.
+    """The committed job and the entries skipped as not images (name and why; the first 100).
 
     Raises:
         IntakeError: a limit broken, an unreadable archive, or no image at all.
@@ -63,7 +63,8 @@ def submit_job(
                 BatchJobFile(job_id=job.id, position=position, filename=filename, image_sha256=digest)
                 for position, (filename, digest) in enumerate(intake.accepted)
             )
-        return job, intake.skipped
+        unlisted = intake.skipped_count - len(intake.skipped)
+        return job, intake.skipped + ([f"... and {unlisted} more"] if unlisted else [])
     except BaseException:
         for digest in created:
             _remove_if_unreferenced(digest, sessions, store)
