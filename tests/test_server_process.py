@@ -289,3 +289,51 @@ def test_serve_refuses_several_processes_with_a_per_node_key(tmp_path, monkeypat
     assert main(["serve", "--data-dir", str(tmp_path), *extra]) == 2
     assert "ARTIFACT_SECRET_KEY" in capsys.readouterr().err
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_half_open_connections_are_cut_off_and_capped_per_address(artbench_run, tmp_path):
+    """300 sockets holding an incomplete head made every other request 503 until they closed;
+    a body trickled at 200 B/s stayed open as long as the client liked."""
+    server = Server(tmp_path / "svc", artbench_run, env={
+        "ARTIFACT_HEAD_TIMEOUT_SECONDS": "1.5", "ARTIFACT_MAX_CONNECTIONS_PER_ADDRESS": "4",
+        "ARTIFACT_BODY_MIN_BYTES_PER_SECOND": "5000"}).start()  # fmt: skip
+    try:
+        idle = []
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+            idle.append(sock)
+        time.sleep(0.3)
+        extra = socket.create_connection(("127.0.0.1", server.port))
+        extra.settimeout(5)
+        assert extra.recv(100).startswith(b"HTTP/1.1 503")  # the fifth from one address
+        extra.close()
+        started = time.monotonic()
+        for sock in idle:
+            sock.settimeout(5)
+            assert sock.recv(100).startswith(b"HTTP/1.1 408")
+            sock.close()
+        assert time.monotonic() - started < 3
+        # A body trickled far below the minimum rate is cut off within one check window.
+        trickle = socket.create_connection(("127.0.0.1", server.port))
+        trickle.sendall(b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 100000\r\n\r\n{")  # fmt: skip
+        trickle.settimeout(0.5)
+        cut, started = False, time.monotonic()
+        while time.monotonic() - started < 12:
+            try:
+                trickle.sendall(b" " * 20)
+                if trickle.recv(100) == b"":
+                    cut = True
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                cut = True
+                break
+        assert cut and time.monotonic() - started < 12
+        trickle.close()
+        # And the server keeps serving everyone else.
+        assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+    finally:
+        server.stop()

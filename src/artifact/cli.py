@@ -669,6 +669,7 @@ def _require_free_port(host: str, port: int) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from artifact.api.server_protocol import GuardedH11Protocol
     from artifact.config import Settings
 
     _require_free_port(args.host, args.port)
@@ -690,7 +691,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="info",
         # Explicit limits: h11 bounds the request line + headers; the rest bound connections.
-        http="h11",
+        # h11 with head/body read deadlines and a per-address cap (artifact.api.server_protocol).
+        http=GuardedH11Protocol,
         h11_max_incomplete_event_size=settings.max_header_bytes,
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_seconds,

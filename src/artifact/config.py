@@ -67,11 +67,18 @@ class Settings(BaseSettings):
         4, ge=1, description="argon2 verifications at once (each takes ~64 MB and ~0.1 s)"
     )
     public_registration: bool = True
-    # The ASGI server's own limits (artifact serve); a reverse proxy in front adds header and
-    # body read timeouts, which uvicorn does not have (README, "Security and limits").
+    # The ASGI server's own limits (artifact serve; the head and body deadlines and the
+    # per-address cap are ours, artifact.api.server_protocol, since uvicorn has none).
     max_header_bytes: int = Field(64 * 1024, ge=4096, description="request line + headers, per request")
     max_connections: int = Field(256, ge=1, description="concurrent connections per worker; more get 503")
     keep_alive_seconds: int = Field(5, ge=1, description="idle keep-alive connections are closed after this")
+    head_timeout_seconds: float = Field(
+        10.0, gt=0, description="a request head must arrive whole within this"
+    )
+    body_min_bytes_per_second: int = Field(
+        1024, ge=1, description="a request body slower than this (5 s average) is cut off"
+    )
+    max_connections_per_address: int = Field(64, ge=1, description="open connections per client address")
     graceful_shutdown_seconds: int = Field(
         30, ge=1, description="in-flight requests get this long after SIGTERM"
     )
