@@ -176,7 +176,10 @@ def test_responses_carry_browser_hardening_headers(client):
         headers = client.get(path).headers
         assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
     csp = client.get("/").headers["Content-Security-Policy"]
-    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    # The API docs need their inline start-up script, but still nothing from outside.
+    docs = client.get("/docs").headers["Content-Security-Policy"]
+    assert "script-src 'self' 'unsafe-inline'" in docs and "http" not in docs
 
 
 def test_the_database_file_is_readable_by_its_owner_only(client, service_settings):

@@ -280,3 +280,28 @@ def test_registration_with_a_weak_password_says_why_in_words(browser, server):
     assert "it contains your username or email" in text
     assert "Value error" not in text and "body" not in text and "pattern" not in text
     page.close()
+
+
+def test_api_docs_work_offline(browser, server):
+    """Swagger UI and ReDoc came from a CDN: offline both pages were blank."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    outside = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{server.url}/docs")
+    page.locator(".opblock").filter(has_text="/v1/analyze").first.wait_for(timeout=20_000)
+    assert page.locator(".opblock").count() > 10
+    page.goto(f"{server.url}/redoc")
+    page.get_by_text("/v1/analyze").first.wait_for(timeout=20_000)
+    assert outside == []
+    page.goto(server.url)
+    favicon = page.evaluate("() => fetch('/static/favicon.svg').then(r => r.status)")
+    assert favicon == 200
+    page.close()

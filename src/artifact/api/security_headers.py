@@ -2,8 +2,9 @@
 
 The web page loads nothing from outside, so its content security policy allows only this
 origin (images also as data:/blob: URLs, which the page makes for previews and heatmaps).
-FastAPI's ``/docs`` and ``/redoc`` load Swagger UI / ReDoc from a CDN: those two pages get no
-CSP (README, "Security and limits"); every response gets nosniff and no framing.
+``/docs`` and ``/redoc`` (Swagger UI and ReDoc, served from the package) start with an inline
+script, so those two pages get a policy that allows inline scripts and styles, still from this
+origin only; every response gets nosniff and no framing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-CDN_PAGES = ("/docs", "/redoc")
+DOCS_PAGES = ("/docs", "/redoc")
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
 
 
 class SecurityHeaders:
@@ -33,8 +39,9 @@ class SecurityHeaders:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
-                if not scope["path"].startswith(CDN_PAGES):
-                    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                docs = scope["path"].startswith(DOCS_PAGES)
+                policy = DOCS_CONTENT_SECURITY_POLICY if docs else CONTENT_SECURITY_POLICY
+                headers.setdefault("Content-Security-Policy", policy)
             await send(message)
 
         await self.app(scope, receive, with_headers)
