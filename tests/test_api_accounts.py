@@ -320,3 +320,39 @@ def test_racing_processes_share_one_private_secret_key(tmp_path):
     assert len(keys) == 1 and len(keys.pop()) >= 60
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert not list(tmp_path.glob(".secret-*"))  # no temporary files left
+
+
+def test_users_list_set_password_and_set_role(tmp_path, monkeypatch, capsys):
+    import io
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+    from artifact.config import Settings
+
+    data = ["--data-dir", str(tmp_path)]
+    monkeypatch.setattr("sys.stdin", io.StringIO("Velvet-Harbor-4417\n"))
+    assert main(["users", "create", "mara", "--email", "mara@example.org", "--password-stdin", *data]) == 0
+    capsys.readouterr()
+    settings = Settings(data_dir=tmp_path, secret_key="k" * 40)
+    with TestClient(create_app(settings)) as client:
+        old = login(client, "mara", "Velvet-Harbor-4417")
+        assert client.get("/v1/auth/me", headers=old).json()["role"] == "juror"
+        assert main(["users", "set-role", "mara", "admin", *data]) == 0
+        assert client.get("/v1/auth/me", headers=old).json()["role"] == "admin"
+        monkeypatch.setattr("sys.stdin", io.StringIO("Copper-Lantern-5521\n"))
+        assert main(["users", "set-password", "mara", "--password-stdin", *data]) == 0
+        assert client.get("/v1/auth/me", headers=old).status_code == 401  # old tokens revoked
+        assert (
+            client.post(
+                "/v1/auth/login", json={"username": "mara", "password": "Velvet-Harbor-4417"}
+            ).status_code
+            == 401
+        )
+        login(client, "mara", "Copper-Lantern-5521")
+    capsys.readouterr()
+    assert main(["users", "list", "--json", *data]) == 0
+    assert [(u["username"], u["role"]) for u in json.loads(capsys.readouterr().out)] == [("mara", "admin")]
+    assert main(["users", "set-role", "nobody", "admin", *data]) == 2
+    assert "no account named 'nobody'" in capsys.readouterr().err

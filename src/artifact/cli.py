@@ -286,6 +286,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_user.add_argument("--data-dir", help="the service's data directory")
     create_user.set_defaults(handler=cmd_users_create)
+    list_users = users_commands.add_parser("list", **SHOW_DEFAULTS, help="every account: name, email, role")
+    list_users.add_argument("--data-dir", help="the service's data directory")
+    list_users.add_argument("--json", action="store_true", help="print a JSON array")
+    list_users.set_defaults(handler=cmd_users_list)
+    set_password = users_commands.add_parser(
+        "set-password", **SHOW_DEFAULTS, help="give an account a new password (its tokens are revoked)"
+    )
+    set_password.add_argument("username")
+    set_password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    set_password.add_argument("--data-dir", help="the service's data directory")
+    set_password.set_defaults(handler=cmd_users_set_password)
+    set_role = users_commands.add_parser("set-role", **SHOW_DEFAULTS, help="make an account admin or juror")
+    set_role.add_argument("username")
+    set_role.add_argument("role", choices=["admin", "juror"])
+    set_role.add_argument("--data-dir", help="the service's data directory")
+    set_role.set_defaults(handler=cmd_users_set_role)
 
     data = commands.add_parser("data", **SHOW_DEFAULTS, help="dataset tools")
     data_commands = data.add_subparsers(title="data commands")
@@ -754,23 +772,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
-    import getpass
-
     from artifact.config import Settings
     from artifact.errors import UserFacingError
     from artifact.storage import crud
     from artifact.storage.database import session_factory
 
     _service_env(args)
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("password: ")
-    from artifact.security import password_weakness
-
-    problem = password_weakness(password, args.username, args.email)
-    if problem:
-        raise UserFacingError(f"the password is too weak: {problem}")
+    password = _new_password(args, args.username, args.email)
     engine = _migrated_engine(Settings())
     with session_factory(engine).begin() as session:
         if crud.user_exists(session, username=args.username, email=args.email):
@@ -779,6 +787,87 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         crud.create_user(session, username=args.username, email=args.email, password=password, role=role)
     engine.dispose()
     console.print(f"created {role} {args.username}")
+    return 0
+
+
+def _new_password(args: argparse.Namespace, username: str, email: str) -> str:
+    """A password from stdin or a prompt, checked by the API's own rule."""
+    import getpass
+
+    from artifact.errors import UserFacingError
+    from artifact.security import password_weakness
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    problem = password_weakness(password, username, email)
+    if problem:
+        raise UserFacingError(f"the password is too weak: {problem}")
+    return password
+
+
+def _account(session, username: str):
+    from artifact.errors import UserFacingError
+    from artifact.storage import crud
+
+    user = crud.get_user_by_username(session, username=username)
+    if user is None:
+        raise UserFacingError(f"no account named {username!r}")
+    return user
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from artifact.config import Settings
+    from artifact.storage.database import session_factory
+    from artifact.storage.tables import User
+
+    _service_env(args)
+    engine = _migrated_engine(Settings())
+    with session_factory(engine)() as session:
+        users = [
+            {"username": u.username, "email": u.email, "role": u.role, "created_at": u.created_at.isoformat()}
+            for u in session.scalars(select(User).order_by(User.id))
+        ]
+    engine.dispose()
+    if args.json:
+        print(json.dumps(users, indent=1))
+        return 0
+    table = Table(title=f"{len(users)} accounts")
+    for column in ("username", "email", "role", "created"):
+        table.add_column(column)
+    for user in users:
+        table.add_row(user["username"], user["email"], user["role"], user["created_at"][:19])
+    console.print(table)
+    return 0
+
+
+def cmd_users_set_password(args: argparse.Namespace) -> int:
+    from artifact.config import Settings
+    from artifact.security import hash_password
+    from artifact.storage.database import session_factory
+    from artifact.storage.tables import new_session_key
+
+    _service_env(args)
+    engine = _migrated_engine(Settings())
+    with session_factory(engine).begin() as session:
+        user = _account(session, args.username)
+        user.password_hash = hash_password(_new_password(args, user.username, user.email))
+        user.session_key = new_session_key()  # every token issued before is revoked
+    engine.dispose()
+    console.print(f"new password set for {args.username}; their earlier tokens no longer work")
+    return 0
+
+
+def cmd_users_set_role(args: argparse.Namespace) -> int:
+    from artifact.config import Settings
+    from artifact.storage.database import session_factory
+
+    _service_env(args)
+    engine = _migrated_engine(Settings())
+    with session_factory(engine).begin() as session:
+        _account(session, args.username).role = args.role
+    engine.dispose()
+    console.print(f"{args.username} is now {args.role}")
     return 0
 
 
