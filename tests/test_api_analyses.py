@@ -406,3 +406,47 @@ def test_a_blank_title_or_artist_is_refused(client):
     assert client.get("/v1/artworks", headers=headers).json()["count"] == 0
     work = upload(client, headers, path="/v1/artworks", title="  Sunrise ", artist="Ann").json()
     assert work["title"] == "Sunrise"
+
+
+def test_a_jurors_decision_is_kept_beside_the_verdict_filtered_and_exported(client):
+    import csv as csv_module
+    import io
+
+    headers = register(client, "juror7")
+    works = [upload(client, headers, path="/v1/artworks", title=t, artist="Ann").json()
+             for t in ("Dawn", "=Dusk")]  # fmt: skip
+    before = client.get(f"/v1/analyses/{works[0]['analysis']['id']}", headers=headers).json()
+    first = client.post(f"/v1/artworks/{works[0]['id']}/decision", headers=headers,
+                        json={"decision": "needs_proof", "note": "ask for sketches"})  # fmt: skip
+    assert first.status_code == 201
+    second = client.post(f"/v1/artworks/{works[0]['id']}/decision", headers=headers,
+                         json={"decision": "accepted", "note": " sketches received "}).json()  # fmt: skip
+    assert second["decision"]["decision"] == "accepted" and second["decision"]["note"] == "sketches received"
+    assert second["decision"]["decided_by"] == "juror7" and second["decision"]["decided_at"]
+    # The recorded analysis never changes.
+    assert client.get(f"/v1/analyses/{works[0]['analysis']['id']}", headers=headers).json() == before
+    assert_error(client.post(f"/v1/artworks/{works[0]['id']}/decision", headers=headers,
+                             json={"decision": "maybe"}), 422)  # fmt: skip
+
+    def titles(query: str) -> list[str]:
+        return [w["title"] for w in client.get(f"/v1/artworks?{query}", headers=headers).json()["data"]]
+
+    assert titles("decision=accepted") == ["Dawn"]
+    assert titles("decision=needs_proof") == []  # the newest decision counts
+    assert titles("decision=undecided") == ["=Dusk"]
+    # Another user can neither see nor decide it.
+    other = register(client, "stranger")
+    assert_error(client.post(f"/v1/artworks/{works[0]['id']}/decision", headers=other,
+                             json={"decision": "rejected"}), 404)  # fmt: skip
+    exported = client.get("/v1/artworks/export.csv", headers=headers)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv_module.DictReader(io.StringIO(exported.text)))
+    assert [r["title"] for r in rows] == ["'=Dusk", "Dawn"]  # newest first; the formula neutralised
+    dawn = rows[1]
+    assert dawn["decision"] == "accepted" and dawn["decided_by"] == "juror7"
+    assert (
+        dawn["verdict"] == works[0]["analysis"]["verdict"]
+        and float(dawn["prob_ai"]) == works[0]["analysis"]["prob_ai"]
+    )
+    assert dawn["model"] == works[0]["analysis"]["model"]["name"]
+    assert client.get("/v1/artworks/export.csv", headers=other).text.count("\n") == 1  # header only

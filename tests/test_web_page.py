@@ -305,3 +305,38 @@ def test_api_docs_work_offline(browser, server):
     favicon = page.evaluate("() => fetch('/static/favicon.svg').then(r => r.status)")
     assert favicon == 200
     page.close()
+
+
+def test_a_juror_records_a_decision_filters_by_it_and_exports_the_gallery(browser, server, tmp_path):
+    import csv
+    import io
+
+    picture = tmp_path / "harbour.png"
+    picture.write_bytes(image_bytes("human", size=200, fmt="PNG"))
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+    page.goto(server.url)
+    register_in_page(page, "decider")
+    verdict = submit_artwork_in_page(page, "Harbour", "B. Painter", picture)
+    item = page.locator("#gallery li").filter(has_text="Harbour")
+    assert "jury: not decided" in item.inner_text()
+    item.get_by_role("button", name="Open").click()
+    form = page.locator("#artwork-detail .decision-form")
+    form.get_by_label("Decision").select_option("needs_proof")
+    form.get_by_label("Note").fill("ask for the sketches")
+    form.get_by_role("button", name="Record decision").click()
+    page.locator("#artwork-detail .current-decision").filter(has_text="needs proof by decider").wait_for()
+    assert "ask for the sketches" in page.locator("#artwork-detail .current-decision").inner_text()
+    page.locator("#gallery li").filter(has_text="jury: needs proof (decider)").wait_for()
+    # The machine's verdict is untouched beside it.
+    assert verdict in page.locator("#gallery li .badge").first.inner_text()
+    page.locator("#decision-filter").select_option("accepted")
+    page.locator("#gallery-count").filter(has_text="0 artworks").wait_for()
+    page.locator("#decision-filter").select_option("needs_proof")
+    page.locator("#gallery-count").filter(has_text="1 artwork").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    assert [(r["title"], r["artist"], r["decision"], r["decision_note"], r["verdict"]) for r in rows] == [
+        ("Harbour", "B. Painter", "needs_proof", "ask for the sketches", verdict)
+    ]
+    page.close()

@@ -28,7 +28,7 @@ def write_report(path: Path, rows: list[dict], header: dict | None = None) -> No
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(
-            {k: _csv_cell(v) for k, v in {**row, "evidence": _evidence_text(row)}.items()} for row in rows
+            {k: csv_cell(v) for k, v in {**row, "evidence": _evidence_text(row)}.items()} for row in rows
         )
         text = buffer.getvalue()
     elif suffix == ".json":
@@ -49,7 +49,7 @@ def printable_path(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _csv_cell(value):
+def csv_cell(value):
     """Neutralise a text cell a spreadsheet would run as a formula (prefix ``'``)."""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from artifact.api.schemas import AnalysisPublic, ArtworkPublic, CutPoints, ModelRef
-from artifact.storage.tables import Analysis, Artwork
+from artifact.api.schemas import AnalysisPublic, ArtworkPublic, CutPoints, DecisionPublic, ModelRef
+from artifact.storage.tables import Analysis, Artwork, JurorDecision
 
 
 def analysis_public(row: Analysis) -> AnalysisPublic:
@@ -33,8 +33,19 @@ def analysis_public(row: Analysis) -> AnalysisPublic:
     )
 
 
-def artwork_public(artwork: Artwork, analysis: Analysis) -> ArtworkPublic:
+def decision_public(decision: JurorDecision | None, usernames: dict[int, str]) -> DecisionPublic | None:
+    if decision is None:
+        return None
+    return DecisionPublic(decision=decision.decision, note=decision.note,
+                          decided_by=usernames.get(decision.user_id, "(deleted)"),
+                          decided_at=decision.created_at)  # fmt: skip
+
+
+def artwork_public(
+    artwork: Artwork, analysis: Analysis, decision: DecisionPublic | None = None
+) -> ArtworkPublic:
     return ArtworkPublic(
+        decision=decision,
         id=artwork.id,
         title=artwork.title,
         artist=artwork.artist,

@@ -138,6 +138,22 @@ class BatchPublic(BaseModel):
     failed: int
 
 
+DecisionWord = Literal["accepted", "rejected", "needs_proof"]
+DecisionFilter = Literal["accepted", "rejected", "needs_proof", "undecided"]
+
+
+class DecisionCreate(BaseModel):
+    decision: DecisionWord
+    note: str = Field("", max_length=2000)
+
+
+class DecisionPublic(BaseModel):
+    decision: DecisionWord
+    note: str
+    decided_by: str = Field(description="the juror's username")
+    decided_at: datetime
+
+
 class ArtworkPublic(BaseModel):
     id: int
     title: str
@@ -145,6 +161,9 @@ class ArtworkPublic(BaseModel):
     created_at: datetime
     owner_id: int
     analysis: AnalysisPublic
+    decision: DecisionPublic | None = Field(
+        None, description="the newest juror decision; the analysis itself never changes"
+    )
     image_url: str
 
 

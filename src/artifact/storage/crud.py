@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from artifact.security import hash_api_key, hash_password, new_api_key
-from artifact.storage.tables import Analysis, ApiKey, Artwork, StoredImage, User, utcnow
+from artifact.storage.tables import Analysis, ApiKey, Artwork, JurorDecision, StoredImage, User, utcnow
 
 
 def create_user(session: Session, *, username: str, email: str, password: str, role: str = "juror") -> User:
@@ -110,16 +110,57 @@ def get_artwork(session: Session, *, user: User, artwork_id: int) -> tuple[Artwo
     return (row[0], row[1]) if row else None
 
 
+def latest_decisions(session: Session, artwork_ids: list[int]) -> dict[int, JurorDecision]:
+    """The newest decision of each artwork that has one."""
+    if not artwork_ids:
+        return {}
+    newest = (
+        select(func.max(JurorDecision.id))
+        .where(JurorDecision.artwork_id.in_(artwork_ids))
+        .group_by(JurorDecision.artwork_id)
+    )
+    rows = session.scalars(select(JurorDecision).where(JurorDecision.id.in_(newest)))
+    return {row.artwork_id: row for row in rows}
+
+
+def _latest_decision_column():
+    """The artwork's newest decision (a correlated subquery), for filtering by decision."""
+    return (
+        select(JurorDecision.decision)
+        .where(JurorDecision.artwork_id == Artwork.id)
+        .order_by(JurorDecision.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def list_artworks(
-    session: Session, *, user: User, offset: int, limit: int, verdict: str | None = None
+    session: Session,
+    *,
+    user: User,
+    offset: int,
+    limit: int,
+    verdict: str | None = None,
+    decision: str | None = None,
 ) -> tuple[list[tuple[Artwork, Analysis]], int]:
+    """Newest first. ``decision``: the newest juror decision, or ``undecided``."""
     query = visible(
         select(Artwork, Analysis).join(Analysis, Artwork.analysis_id == Analysis.id), Artwork, user
     )
     if verdict:
         query = query.where(Analysis.verdict == verdict)
+    if decision == "undecided":
+        query = query.where(_latest_decision_column().is_(None))
+    elif decision:
+        query = query.where(_latest_decision_column() == decision)
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(
         query.order_by(Artwork.created_at.desc(), Artwork.id.desc()).offset(offset).limit(limit)
     )
     return [(r[0], r[1]) for r in rows], count
+
+
+def usernames(session: Session, user_ids: set[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())

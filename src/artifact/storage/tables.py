@@ -117,6 +117,21 @@ class Artwork(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class JurorDecision(Base):
+    """A juror's decision on a gallery artwork, beside (never changing) the machine's analysis.
+    Every decision is kept, with who and when; the newest is the artwork's current one."""
+
+    __tablename__ = "juror_decisions"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artwork_id: Mapped[int] = mapped_column(ForeignKey("artworks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # accepted, rejected, needs_proof
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class RateLimitWindow(Base):
     """Requests per principal per minute, counted in the database so every replica shares them."""
 

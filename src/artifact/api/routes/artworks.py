@@ -15,14 +15,26 @@ from artifact.api.deps import (
     WriterSessionDep,
 )
 from artifact.api.errors import NotFound, UnprocessableEntity
-from artifact.api.presenters import artwork_public
+from artifact.api.presenters import artwork_public, decision_public
 from artifact.api.routes.analyses import image_response, run_analysis
-from artifact.api.schemas import ArtworkPublic, ArtworksPublic, Limit, Offset, RowId, VerdictFilter
+from artifact.api.schemas import (
+    ArtworkPublic,
+    ArtworksPublic,
+    DecisionCreate,
+    DecisionFilter,
+    Limit,
+    Offset,
+    RowId,
+    VerdictFilter,
+)
 from artifact.api.uploads import read_upload
 from artifact.service import ArtworkFields
 from artifact.storage import crud
+from artifact.storage.tables import JurorDecision
 
 router = APIRouter(prefix="/v1/artworks", tags=["artworks"])
+# One export holds at most this many artworks (a competition's entries, not a data dump).
+EXPORT_LIMIT = 10_000
 
 
 @router.post("", response_model=ArtworkPublic, status_code=201)
@@ -54,10 +66,35 @@ def list_artworks(
     offset: Offset = 0,
     limit: Limit = 50,
     verdict: VerdictFilter | None = None,
+    decision: DecisionFilter | None = None,
 ) -> ArtworksPublic:
-    """Newest first; ``verdict`` filters by the analysis verdict."""
-    rows, count = crud.list_artworks(session, user=user, offset=offset, limit=limit, verdict=verdict)
-    return ArtworksPublic(data=[artwork_public(a, b) for a, b in rows], count=count)
+    """Newest first; ``verdict`` filters by the analysis verdict, ``decision`` by the newest
+    juror decision (or ``undecided``)."""
+    rows, count = crud.list_artworks(
+        session, user=user, offset=offset, limit=limit, verdict=verdict, decision=decision
+    )
+    return ArtworksPublic(data=with_decisions(session, rows), count=count)
+
+
+@router.get("/export.csv", response_class=Response)
+def export_artworks(
+    user: CurrentUser,
+    session: SessionDep,
+    verdict: VerdictFilter | None = None,
+    decision: DecisionFilter | None = None,
+) -> Response:
+    """The gallery for the competition's records: one CSV row per artwork (newest first) with
+    title, artist, verdict, P(AI), evidence, model and the juror's decision."""
+    from artifact.api.exports import gallery_csv
+
+    rows, _ = crud.list_artworks(
+        session, user=user, offset=0, limit=EXPORT_LIMIT, verdict=verdict, decision=decision
+    )
+    return Response(
+        gallery_csv(with_decisions(session, rows)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="artifact-gallery.csv"'},
+    )
 
 
 @router.get("/{artwork_id}", response_model=ArtworkPublic)
@@ -65,7 +102,32 @@ def get_artwork(artwork_id: RowId, user: CurrentUser, session: SessionDep) -> Ar
     found = crud.get_artwork(session, user=user, artwork_id=artwork_id)
     if found is None:
         raise NotFound("no such artwork")
-    return artwork_public(*found)
+    return with_decisions(session, [found])[0]
+
+
+@router.post("/{artwork_id}/decision", response_model=ArtworkPublic, status_code=201)
+def decide_artwork(
+    artwork_id: RowId, body: DecisionCreate, user: CurrentUser, session: WriterSessionDep
+) -> ArtworkPublic:
+    """Record a juror's decision (``accepted``, ``rejected``, ``needs_proof``) and a note. Every
+    decision is kept with who and when; the analysis is never changed."""
+    found = crud.get_artwork(session, user=user, artwork_id=artwork_id)
+    if found is None:
+        raise NotFound("no such artwork")
+    session.add(JurorDecision(artwork_id=artwork_id, user_id=user.id, decision=body.decision,
+                              note=body.note.strip()))  # fmt: skip
+    session.commit()
+    return with_decisions(session, [found])[0]
+
+
+def with_decisions(session, rows) -> list[ArtworkPublic]:
+    """Artworks with their newest decision and its juror's name, in two queries."""
+    decisions = crud.latest_decisions(session, [artwork.id for artwork, _ in rows])
+    names = crud.usernames(session, {d.user_id for d in decisions.values()})
+    return [
+        artwork_public(artwork, analysis, decision_public(decisions.get(artwork.id), names))
+        for artwork, analysis in rows
+    ]
 
 
 @router.get("/{artwork_id}/image", response_class=Response)

@@ -239,11 +239,21 @@ async function loadJobs() {
 }
 
 // ---- gallery, history, account -----------------------------------------------------------
+const DECISION_WORDS = { accepted: "accepted", rejected: "rejected", needs_proof: "needs proof" };
+
+function galleryQuery() {
+  const query = new URLSearchParams();
+  if ($("#gallery-filter").value) query.set("verdict", $("#gallery-filter").value);
+  if ($("#decision-filter").value) query.set("decision", $("#decision-filter").value);
+  return query;
+}
+
 async function loadGallery() {
-  const verdict = $("#gallery-filter").value;
   const signal = newestOnly("gallery");
+  const query = galleryQuery();
+  query.set("limit", "200");
   try {
-    const page = await (await api(`/v1/artworks?limit=200${verdict ? `&verdict=${verdict}` : ""}`, { signal })).json();
+    const page = await (await api(`/v1/artworks?${query}`, { signal })).json();
     if (signal.aborted) return;
     $("#gallery-count").textContent = `${page.count} artwork${page.count === 1 ? "" : "s"}`;
     const list = $("#gallery");
@@ -261,6 +271,11 @@ async function loadGallery() {
       const word = artwork.analysis.verdict || "";
       badge.className = `badge ${word}`;
       badge.textContent = word;
+      const decided = document.createElement("span");
+      decided.className = "decision";
+      decided.textContent = artwork.decision
+        ? `jury: ${DECISION_WORDS[artwork.decision.decision]} (${artwork.decision.decided_by})`
+        : "jury: not decided";
       const open = document.createElement("button");
       open.type = "button";
       open.textContent = "Open";
@@ -269,7 +284,7 @@ async function loadGallery() {
       remove.type = "button";
       remove.textContent = "Delete";
       remove.onclick = () => deleteArtwork(artwork);
-      item.append(image, title, badge, " ", open, " ", remove);
+      item.append(image, title, badge, " ", decided, " ", open, " ", remove);
       list.append(item);
     }
   } catch (error) { if (!signal.aborted) showMessage(error.message); }
@@ -278,8 +293,51 @@ async function loadGallery() {
 function openArtwork(artwork) {
   const card = newCard(`${artwork.title} — ${artwork.artist}`);
   fillCard(card, artwork.analysis, artwork.image_url);
+  card.append(decisionForm(artwork));
   $("#artwork-detail").replaceChildren(card);
   card.scrollIntoView({ behavior: "smooth" });
+}
+
+// A juror's decision sits beside the machine's verdict; the analysis itself never changes.
+function decisionForm(artwork) {
+  const form = document.createElement("form");
+  form.className = "decision-form inline-form";
+  const current = artwork.decision;
+  form.innerHTML = `<p class="current-decision"></p>
+    <label>Decision <select name="decision">
+      <option value="accepted">accepted</option><option value="rejected">rejected</option>
+      <option value="needs_proof">needs proof</option></select></label>
+    <label>Note <input name="note" maxlength="2000"></label>
+    <button type="submit">Record decision</button>`;
+  $(".current-decision", form).textContent = current
+    ? `Jury: ${DECISION_WORDS[current.decision]} by ${current.decided_by}, ${new Date(current.decided_at).toLocaleString()}${current.note ? ` — “${current.note}”` : ""}`
+    : "Jury: not decided yet";
+  if (current) form.elements.decision.value = current.decision;
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      const body = JSON.stringify({ decision: form.elements.decision.value, note: form.elements.note.value });
+      const updated = await (await api(`/v1/artworks/${artwork.id}/decision`, {
+        method: "POST", body, headers: { "Content-Type": "application/json" },
+      })).json();
+      showMessage(`Decision recorded: ${DECISION_WORDS[updated.decision.decision]}.`, true);
+      openArtwork(updated);
+      loadGallery();
+    } catch (error) { showMessage(`Could not record the decision: ${error.message}`); }
+  };
+  return form;
+}
+
+async function exportGallery() {
+  try {
+    const blob = await (await api(`/v1/artworks/export.csv?${galleryQuery()}`)).blob();
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = "artifact-gallery.csv";
+    document.body.append(link);
+    link.click();
+    link.remove();
+  } catch (error) { showMessage(`Could not export the gallery: ${error.message}`); }
 }
 
 async function deleteArtwork(artwork) {
@@ -379,6 +437,8 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (error) { showMessage(`Could not submit the artwork: ${error.message}`); }
   };
   $("#gallery-filter").onchange = loadGallery;
+  $("#decision-filter").onchange = loadGallery;
+  $("#export-gallery").onclick = exportGallery;
 
   $("#job-form").onsubmit = async (event) => {
     event.preventDefault();
