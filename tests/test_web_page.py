@@ -340,3 +340,40 @@ def test_a_juror_records_a_decision_filters_by_it_and_exports_the_gallery(browse
         ("Harbour", "B. Painter", "needs_proof", "ask for the sketches", verdict)
     ]
     page.close()
+
+
+def test_history_pages_filters_and_opens_one_analysis_by_url(browser, server, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server.url)
+    register_in_page(page, "historian")
+    token = page.evaluate("() => sessionStorage.getItem('artifact-token')")
+    ids = []
+    for i in range(23):
+        response = httpx.post(f"{server.url}/v1/analyze", headers={"Authorization": f"Bearer {token}"},
+                              files={"file": (f"work-{i:02d}.png", image_bytes("ai", 48, "PNG", seed=i))})  # fmt: skip
+        ids.append(response.json()["id"])
+    page.get_by_role("button", name="History").click()
+    page.locator("#history-count").filter(has_text="1-20 of 23 analyses").wait_for()
+    assert page.locator("#history li img").count() == 20
+    page.get_by_role("button", name="Older").click()
+    page.locator("#history-count").filter(has_text="21-23 of 23").wait_for()
+    assert page.get_by_role("button", name="Older").is_disabled()
+    page.locator("#history li a").filter(has_text="work-00.png").click()
+    page.locator("#history-detail .card").filter(has_text="work-00.png").wait_for()
+    assert "P(AI) =" in page.locator("#history-detail .numbers").inner_text()
+    # The same view from a bare URL, in a fresh page of the same session.
+    fresh = browser.new_page(viewport={"width": 1200, "height": 900})
+    fresh.goto(server.url)
+    fresh.evaluate(f"() => sessionStorage.setItem('artifact-token', {token!r})")
+    fresh.goto(f"{server.url}/?from=link#analysis-{ids[5]}")  # a full load, as a pasted link
+    fresh.locator("#history-detail .card").filter(has_text="work-05.png").wait_for()
+    assert fresh.locator("#history-detail .zone.ai").count() == 1
+    # The verdict filter asks the server for that verdict only.
+    verdicts = [a["verdict"] for a in httpx.get(f"{server.url}/v1/analyses?limit=100",
+                headers={"Authorization": f"Bearer {token}"}).json()["data"]]  # fmt: skip
+    shown = verdicts[0]
+    page.locator("#history-filter").select_option(shown)
+    expected = verdicts.count(shown)
+    page.locator("#history-count").filter(has_text=f"of {expected} analyses").wait_for()
+    page.close()
+    fresh.close()

@@ -88,7 +88,9 @@ function signIn(newToken) {
   token = newToken;
   sessionStorage.setItem("artifact-token", token);
   $("#nav").hidden = false;
-  show("analyse");
+  // A link to one analysis opens it once signed in; otherwise the start page.
+  if (/^#analysis-\d+$/.test(location.hash)) openAnalysisFromUrl();
+  else show("analyse");
 }
 
 function signOut() {
@@ -350,22 +352,53 @@ async function deleteArtwork(artwork) {
   } catch (error) { showMessage(error.message); }
 }
 
+const HISTORY_PAGE = 20;
+let historyOffset = 0;
+
 async function loadHistory() {
   const signal = newestOnly("history");
+  const query = new URLSearchParams({ limit: String(HISTORY_PAGE), offset: String(historyOffset) });
+  if ($("#history-filter").value) query.set("verdict", $("#history-filter").value);
   try {
-    const page = await (await api("/v1/analyses?limit=200", { signal })).json();
+    const page = await (await api(`/v1/analyses?${query}`, { signal })).json();
     if (signal.aborted) return;
     const list = $("#history");
     list.replaceChildren();
+    const last = Math.min(historyOffset + page.data.length, page.count);
+    $("#history-count").textContent = page.count ? `${historyOffset + 1}-${last} of ${page.count} analyses` : "";
+    $("#history-newer").disabled = historyOffset === 0;
+    $("#history-older").disabled = last >= page.count;
     for (const analysis of page.data) {
       const item = document.createElement("li");
+      const image = document.createElement("img");
+      image.alt = "";
+      imageUrl(analysis.image_url).then((url) => { image.src = url; }).catch(() => {});
+      const link = document.createElement("a");
+      link.href = `#analysis-${analysis.id}`;
+      link.textContent = analysis.filename || "(unnamed)";
+      const words = document.createElement("span");
       const when = new Date(analysis.created_at).toLocaleString();
-      item.textContent = `${when} — ${analysis.filename || "(unnamed)"}: ${VERDICT_WORDS[analysis.verdict] || analysis.label}` +
-        (analysis.prob_ai !== null ? ` (P(AI) ${analysis.prob_ai.toFixed(2)})` : "");
+      words.textContent = ` — ${VERDICT_WORDS[analysis.verdict] || analysis.label}` +
+        (analysis.prob_ai !== null ? ` (P(AI) ${analysis.prob_ai.toFixed(2)})` : "") + ` · ${when}`;
+      item.append(image, link, words);
       list.append(item);
     }
     if (!page.count) list.innerHTML = "<li>No analyses yet.</li>";
   } catch (error) { if (!signal.aborted) showMessage(error.message); }
+}
+
+// One analysis, reachable by URL (#analysis-ID): image, verdict, zones, evidence, heatmap, model.
+async function openAnalysisFromUrl() {
+  const match = /^#analysis-(\d+)$/.exec(location.hash);
+  if (!match || !token) return;
+  if ($("#view-history").hidden) show("history");
+  try {
+    const analysis = await (await api(`/v1/analyses/${match[1]}`)).json();
+    const card = newCard(`${analysis.filename || "(unnamed)"} — ${new Date(analysis.created_at).toLocaleString()}`);
+    fillCard(card, analysis);
+    $("#history-detail").replaceChildren(card);
+    card.scrollIntoView({ behavior: "smooth" });
+  } catch (error) { showMessage(`Could not open analysis ${match[1]}: ${error.message}`); }
 }
 
 async function loadAccount() {
@@ -438,6 +471,10 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   $("#gallery-filter").onchange = loadGallery;
   $("#decision-filter").onchange = loadGallery;
+  $("#history-filter").onchange = () => { historyOffset = 0; loadHistory(); };
+  $("#history-newer").onclick = () => { historyOffset = Math.max(0, historyOffset - HISTORY_PAGE); loadHistory(); };
+  $("#history-older").onclick = () => { historyOffset += HISTORY_PAGE; loadHistory(); };
+  window.addEventListener("hashchange", openAnalysisFromUrl);
   $("#export-gallery").onclick = exportGallery;
 
   $("#job-form").onsubmit = async (event) => {
