@@ -208,13 +208,17 @@ def submit_artwork_in_page(page, title: str, artist: str, path: Path) -> str:
     return page.locator("#gallery li .badge").first.inner_text()
 
 
-def register_in_page(page, name: str) -> None:
+def fill_registration(page, name: str, password: str = "correct horse") -> None:
     page.get_by_text("New here? Register").click()
     form = page.locator("#register-form")
     form.get_by_label("Username").fill(name)
     form.get_by_label("Email").fill(f"{name}@example.org")
-    form.get_by_label("Password").fill("correct horse")
+    form.get_by_label("Password").fill(password)
     form.get_by_role("button", name="Register").click()
+
+
+def register_in_page(page, name: str) -> None:
+    fill_registration(page, name)
     page.locator("#view-analyse").wait_for(state="visible")
 
 
@@ -268,12 +272,7 @@ def test_without_postgresql_the_page_says_why_there_are_no_batch_jobs(browser, s
 def test_registration_with_a_weak_password_says_why_in_words(browser, server):
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.goto(server.url)
-    page.get_by_text("New here? Register").click()
-    form = page.locator("#register-form")
-    form.get_by_label("Username").fill("weakling")
-    form.get_by_label("Email").fill("weakling@example.org")
-    form.get_by_label("Password").fill("weakling-2026")
-    form.get_by_role("button", name="Register").click()
+    fill_registration(page, "weakling", "weakling-2026")
     message = page.locator("#message").filter(has_text="too weak")
     message.wait_for()
     text = message.inner_text()
