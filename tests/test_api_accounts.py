@@ -356,3 +356,19 @@ def test_users_list_set_password_and_set_role(tmp_path, monkeypatch, capsys):
     assert [(u["username"], u["role"]) for u in json.loads(capsys.readouterr().out)] == [("mara", "admin")]
     assert main(["users", "set-role", "nobody", "admin", *data]) == 2
     assert "no account named 'nobody'" in capsys.readouterr().err
+
+
+def test_an_api_key_of_a_deleted_user_answers_401_not_500(client, service_settings):
+    if service_settings.database_url:
+        pytest.skip("PostgreSQL always cascades the delete: no orphaned key can exist there")
+    headers = register(client, "leaver")
+    key = client.post("/v1/api-keys", json={"name": "ci"}, headers=headers).json()["key"]
+    raw = client.app.state.engine.raw_connection()
+    try:  # the orphan an older database without the cascade left behind
+        raw.execute("PRAGMA foreign_keys=OFF")
+        raw.execute("DELETE FROM users WHERE username = 'leaver'")
+        raw.commit()
+    finally:
+        raw.close()
+    response = client.get("/v1/analyses", headers={"X-API-Key": key})
+    assert_error(response, 401, "unauthorized")

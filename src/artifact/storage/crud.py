@@ -46,9 +46,9 @@ def user_for_api_key(session: Session, *, key: str) -> tuple[User, ApiKey] | Non
     row = session.scalar(
         select(ApiKey).where(ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None))
     )
-    if row is None:
-        return None
-    return session.get(User, row.user_id), row
+    user = session.get(User, row.user_id) if row is not None else None
+    # A key whose user was deleted (SQLite without the cascade, say) names nobody.
+    return (user, row) if user is not None else None
 
 
 def list_api_keys(session: Session, *, user: User) -> list[ApiKey]:
