@@ -283,7 +283,11 @@ def s3_keys(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
 
 
 # Skips that mean the test infrastructure is missing, not that a feature does not apply here.
-INFRASTRUCTURE_SKIPS = ("chromium", "PostgreSQL", "S3 emulator", "moto")
+INFRASTRUCTURE_SKIPS = (
+    "chromium is not installed", "playwright is not installed", "needs PostgreSQL",
+    "the S3 emulator", "invisible-watermark is not installed", "extra is not installed",
+    "c2pa-python is not installed",
+)  # fmt: skip
 
 
 @pytest.hookimpl(hookwrapper=True)
