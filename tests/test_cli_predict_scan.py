@@ -165,3 +165,10 @@ def test_serve_on_a_port_in_use_says_so_before_any_banner(tmp_path, capsys):
     assert code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in " ".join(captured.err.split())
     assert "ArtiFact on http" not in captured.out and not (tmp_path / "d").exists()
+
+
+def test_scan_refuses_an_unknown_report_extension(artbench_run, image_folder, tmp_path, capsys):
+    out = tmp_path / "report.xlsx"
+    assert main(["scan", str(image_folder), "--out", str(out), "--model", str(artbench_run)]) == 2
+    assert "unknown report format '.xlsx'" in " ".join(capsys.readouterr().err.split())
+    assert not out.exists()

@@ -574,8 +574,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from artifact.errors import UserFacingError
     from artifact.scan import scan_folder
 
-    report = Path(args.out).suffix.lower() in (".csv", ".json", ".html", ".htm")
+    suffix = Path(args.out).suffix.lower()
+    report = suffix in (".csv", ".json", ".html", ".htm")
     remote = args.folder.startswith("s3://") or args.out.startswith("s3://")
+    looks_like_a_file = suffix[1:].isalpha() and not Path(args.out).is_dir()
+    if looks_like_a_file and not report and not remote and suffix != ".parquet":
+        # Not a silent switch to a Parquet folder named "report.xlsx".
+        raise UserFacingError(
+            f"--out {args.out}: unknown report format {suffix!r}; use .csv, .json or .html, or a "
+            "folder (or s3:// prefix) for the distributed scan's Parquet"
+        )
     if args.cluster or args.scheduler or remote or not report:
         return _scan_distributed(args)
     if not Path(args.folder).is_dir():
