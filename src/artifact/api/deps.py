@@ -63,7 +63,8 @@ def get_current_user(
 ) -> User:
     """The caller, from a bearer token or an API key; every /v1 route but auth needs one."""
     user, principal = authenticate(session, settings, bearer.credentials if bearer else None, api_key)
-    request.app.state.rate_limiter.hit(principal)
+    if not getattr(request.state, "rate_limit_counted", False):  # uploads: counted by the gate
+        request.app.state.rate_limiter.hit(principal)
     session.commit()  # end the read snapshot now (expire_on_commit=False keeps the user loaded)
     return user
 
