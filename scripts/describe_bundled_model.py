@@ -61,7 +61,7 @@ def main() -> None:
         "With a whole source held out of training (leave-one-source-out), these missed the targets "
         "(human <= 3% called AI, AI >= 70% called AI): " + ("; ".join(missed) or "none") + ".",
         "Figures per dataset are in metrics.by_dataset; false positives on famous paintings in "
-        "metrics.human_paintings and report/on-human-paintings/.",
+        "metrics.human_paintings and report/served_figures.json.",
     ]
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 

@@ -52,6 +52,7 @@ def main() -> None:
         "note": "2,000 famous paintings (../shared/data/human-paintings), never trained on",
     }
     card_path.write_text(json.dumps(card, indent=2) + "\n")
+    (args.model / "report" / "served_figures.json").write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps({k: v["served"] for k, v in figures.items()}, indent=1))
 
 

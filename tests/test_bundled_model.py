@@ -43,7 +43,6 @@ def test_bundled_card_and_report_describe_training_data_metrics_and_limits():
         "confusion_matrix.png",
         "classification_report.txt",
         "metrics.json",
-        "on-human-paintings/metrics.json",
     ):
         assert (folder / "report" / name).is_file(), name
 
