@@ -172,3 +172,16 @@ def test_scan_refuses_an_unknown_report_extension(artbench_run, image_folder, tm
     assert main(["scan", str(image_folder), "--out", str(out), "--model", str(artbench_run)]) == 2
     assert "unknown report format '.xlsx'" in " ".join(capsys.readouterr().err.split())
     assert not out.exists()
+
+
+def test_commands_are_quiet_by_default(tmp_path):
+    """No `INFO alembic.runtime...` lines on every start; --verbose shows them."""
+    import subprocess
+    import sys
+
+    quiet = subprocess.run([sys.executable, "-m", "artifact", "users", "list", "--data-dir", str(tmp_path / "a")],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert "alembic" not in quiet.stdout + quiet.stderr
+    loud = subprocess.run([sys.executable, "-m", "artifact", "-v", "users", "list", "--data-dir", str(tmp_path / "b")],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert "alembic" in loud.stdout + loud.stderr

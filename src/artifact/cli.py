@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Their start-up chatter (plugins, migrations, tracing) says nothing a user acts on.
+        for noisy in ("alembic", "absl", "tensorflow"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
