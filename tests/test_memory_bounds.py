@@ -30,6 +30,18 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
 
 
 def _big_image(path: Path, fmt: str, side: int) -> int:
+    if fmt in ("PNG16", "RGBA"):
+        rng = np.random.default_rng(0)
+        if fmt == "PNG16":
+            tile = rng.integers(0, 65535, (256, 256), dtype=np.uint16)
+            plane = np.tile(tile, (side // 256 + 1, side // 256 + 1))[:side, :side]
+            Image.fromarray(plane).save(path, format="PNG")  # mode I;16
+        else:
+            tile = rng.integers(0, 255, (256, 256, 4), dtype=np.uint8)
+            Image.fromarray(np.tile(tile, (side // 256 + 1, side // 256 + 1, 1))[:side, :side], "RGBA").save(
+                path, format="PNG"
+            )
+        return side * side
     tile = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
     pixels = np.tile(tile, (side // 256 + 1, side // 256 + 1, 1))[:side, :side]
     options = {"JPEG": {"quality": 90}, "WEBP": {"quality": 10, "method": 0}}.get(fmt, {})
@@ -38,7 +50,10 @@ def _big_image(path: Path, fmt: str, side: int) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("fmt", "side"), [("WEBP", 7000), ("PNG", 7000), ("TIFF", 7000), ("JPEG", 4900)])
+@pytest.mark.parametrize(
+    ("fmt", "side"),
+    [("WEBP", 7000), ("PNG", 7000), ("TIFF", 7000), ("JPEG", 4900), ("PNG16", 5000), ("RGBA", 5000)],
+)
 def test_peak_memory_of_one_analysis_stays_within_its_estimate(tmp_path, fmt, side):
     """A 49 Mpx WebP/PNG/TIFF and a 24 Mpx JPEG, each analysed in a fresh process (decode, model,
     every provenance check): the peak RSS growth stays under the estimate the budget reserves
@@ -50,7 +65,8 @@ def test_peak_memory_of_one_analysis_stays_within_its_estimate(tmp_path, fmt, si
     )
     assert result.returncode == 0, result.stderr[-2000:]
     growth = int(result.stdout.strip().splitlines()[-1])
-    assert growth < estimate_analysis_bytes(pixels), f"{fmt}: {growth / 2**20:.0f} MB"
+    mode = {"PNG16": "I;16", "RGBA": "RGBA"}.get(fmt, "RGB")
+    assert growth < estimate_analysis_bytes(pixels, mode), f"{fmt}: {growth / 2**20:.0f} MB"
 
 
 def test_budget_queues_reservations_that_would_exceed_it():

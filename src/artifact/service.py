@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from artifact.inference.decode import DecodeLimits, declared_pixels, decode_upload
+from artifact.inference.decode import DecodeLimits, declared_image, decode_upload
 from artifact.inference.engine import Prediction, Predictor
 from artifact.inference.memory_budget import MemoryBudget, estimate_analysis_bytes
 from artifact.provenance import apply_policy, collect_evidence
@@ -61,7 +61,7 @@ def analyse_image(
     """
     started = time.perf_counter()
     reserve = (
-        memory_budget.reserve(estimate_analysis_bytes(declared_pixels(data)))
+        memory_budget.reserve(estimate_analysis_bytes(*declared_image(data)))
         if memory_budget is not None
         else nullcontext()
     )

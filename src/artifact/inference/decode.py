@@ -95,13 +95,19 @@ DEFAULT_LIMITS = DecodeLimits()
 
 def declared_pixels(data: bytes) -> int:
     """Width x height from the header alone (0 if unreadable: decoding will say why)."""
+    return declared_image(data)[0]
+
+
+def declared_image(data: bytes) -> tuple[int, str]:
+    """(width x height, Pillow mode) from the header alone ((0, "RGB") if unreadable)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as image:
-                return image.width * image.height
+                mode = "RGBA" if image.mode == "P" and "transparency" in image.info else image.mode
+                return image.width * image.height, mode
     except Exception:  # noqa: BLE001 - only an estimate; the decoder judges the file
-        return 0
+        return 0, "RGB"
 
 
 def read_limited_bytes(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes:

@@ -16,6 +16,12 @@ from contextlib import contextmanager
 # Measured peak growth per decoded pixel of the whole analysis (decode, canonicalise, model,
 # provenance): PNG/TIFF ~8, JPEG ~9, lossy WebP ~16 (tests/test_memory_bounds.py).
 BYTES_PER_PIXEL = 16
+# Wider source modes cost more before they become 8-bit RGB: a 16-bit 7000² PNG grew +1,200 MB
+# and an RGBA one +926 MB against 848 MB estimated at 16 bytes per pixel.
+BYTES_PER_PIXEL_BY_MODE = {
+    "I;16": 32, "I;16B": 32, "I;16L": 32, "I;16N": 32, "I": 32, "F": 32,
+    "RGBA": 24, "LA": 24, "PA": 24, "RGBa": 24, "La": 24, "CMYK": 20,
+}  # fmt: skip
 # Interpreter buffers, the model's crops and the bounded watermark region.
 FIXED_BYTES = 64 * 1024 * 1024
 
@@ -24,8 +30,9 @@ class MemoryBudgetTimeout(RuntimeError):
     """No room in the budget within the wait limit (the service answers 503)."""
 
 
-def estimate_analysis_bytes(pixels: int) -> int:
-    return FIXED_BYTES + BYTES_PER_PIXEL * max(0, pixels)
+def estimate_analysis_bytes(pixels: int, mode: str = "RGB") -> int:
+    """What one analysis of an image of ``pixels`` in Pillow ``mode`` may peak at."""
+    return FIXED_BYTES + BYTES_PER_PIXEL_BY_MODE.get(mode, BYTES_PER_PIXEL) * max(0, pixels)
 
 
 class MemoryBudget:

@@ -135,7 +135,7 @@ def analysis_heatmap(
 ) -> Response:
     """Where the model sees AI traces: occlusion sensitivity of P(AI), as a PNG overlay
     (computed once per image and model, then served from the cache)."""
-    from artifact.inference.decode import declared_pixels, decode_image
+    from artifact.inference.decode import declared_image, decode_image
     from artifact.inference.explain import HEATMAP_WORKING_BYTES, occlusion_map, overlay_png
     from artifact.inference.memory_budget import estimate_analysis_bytes
 
@@ -147,7 +147,7 @@ def analysis_heatmap(
         data = store.read(row.image_sha256)
         # Inside the same memory budget as analyses: the decode plus the occlusion batches.
         budget = request.app.state.memory_budget
-        with budget.reserve(estimate_analysis_bytes(declared_pixels(data)) + HEATMAP_WORKING_BYTES):
+        with budget.reserve(estimate_analysis_bytes(*declared_image(data)) + HEATMAP_WORKING_BYTES):
             image = decode_image(data)
             return overlay_png(image, occlusion_map(predictor, image))
 
