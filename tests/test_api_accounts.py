@@ -397,3 +397,26 @@ def test_an_over_limit_upload_is_refused_before_its_body_is_read(service_setting
         limited = upload(client, headers)
         assert_error(limited, 429, "rate_limited")
         assert len(parsed) == 2  # the third body was never parsed
+
+
+def test_the_rate_limit_window_slides_across_the_minute_boundary(service_settings, monkeypatch):
+    """A fixed one-minute window let twice the limit through around a minute boundary."""
+    from fastapi.testclient import TestClient
+
+    from artifact.api import rate_limit
+    from artifact.api.app import create_app
+
+    settings = service_settings.model_copy(update={"rate_limit_per_minute": 4})
+    minute = (int(rate_limit.time.time()) // 60 + 10) * 60
+    clock = {"now": minute - 2.0}  # two seconds before a minute boundary
+    monkeypatch.setattr(rate_limit.time, "time", lambda: clock["now"])
+    with TestClient(create_app(settings)) as client:
+        headers = register(client, "burst")  # register and login are not counted
+        before = [client.get("/v1/analyses", headers=headers).status_code for _ in range(4)]
+        clock["now"] = minute + 1.0  # just after the boundary: a fixed window starts afresh
+        after = [client.get("/v1/analyses", headers=headers).status_code for _ in range(4)]
+        assert before == [200] * 4 and after == [429] * 4
+        # Refused attempts count too (hammering keeps a client limited); half a minute into the
+        # next window the previous one weighs half: 5 x 0.5 + 1 <= 4.
+        clock["now"] = minute + 90.0
+        assert client.get("/v1/analyses", headers=headers).status_code == 200

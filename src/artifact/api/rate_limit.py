@@ -1,15 +1,18 @@
 """Per-user request limits, counted in the database so that every worker and replica shares them.
 
-A fixed one-minute window: one upsert per request (``INSERT .. ON CONFLICT DO UPDATE ..
-RETURNING``, atomic on both SQLite and PostgreSQL). Windows older than the previous minute
-are deleted now and then by whichever request starts a new window.
+A sliding one-minute window, approximated from two fixed ones: the current minute's count plus
+the previous minute's weighted by how much of it still lies within the last 60 s (a fixed
+window alone let twice the limit through across a minute boundary). One upsert per request
+(``INSERT .. ON CONFLICT DO UPDATE .. RETURNING``, atomic on both SQLite and PostgreSQL) and one
+read of the previous minute. Windows older than the previous minute are deleted now and then
+by whichever request starts a new window.
 """
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,8 +35,9 @@ class RateLimiter:
             return
         now = time.time()
         window = int(now // 60)
-        count = self._count(principal, window)
-        if count > self.per_minute:
+        current, previous = self._count(principal, window)
+        still_inside = 1.0 - (now % 60) / 60  # the share of the previous minute within 60 s
+        if current + previous * still_inside > self.per_minute:
             raise TooManyRequests(
                 f"{self.what}: the limit is {self.per_minute} per minute"
                 if self.what != "requests"
@@ -41,7 +45,8 @@ class RateLimiter:
                 headers={"Retry-After": str(int(60 - now % 60) + 1)},
             )
 
-    def _count(self, principal: str, window: int) -> int:
+    def _count(self, principal: str, window: int) -> tuple[int, int]:
+        """(hits in this minute's window, counting this one; hits in the previous window)."""
         with self.sessions.begin() as session:
             dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
             statement = (
@@ -53,7 +58,12 @@ class RateLimiter:
                 .returning(RateLimitWindow.hits)
             )
             count = session.execute(statement).scalar_one()
+            previous = session.scalar(
+                select(RateLimitWindow.hits).where(
+                    RateLimitWindow.principal == principal[:64], RateLimitWindow.window == window - 1
+                )
+            )
             if window != self._last_pruned_window:
                 self._last_pruned_window = window
                 session.execute(delete(RateLimitWindow).where(RateLimitWindow.window < window - 1))
-        return count
+        return count, previous or 0
