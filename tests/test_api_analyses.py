@@ -450,3 +450,27 @@ def test_a_jurors_decision_is_kept_beside_the_verdict_filtered_and_exported(clie
     )
     assert dawn["model"] == works[0]["analysis"]["model"]["name"]
     assert client.get("/v1/artworks/export.csv", headers=other).text.count("\n") == 1  # header only
+
+
+def test_an_idempotency_key_makes_a_retried_upload_count_once(client):
+    """An upload committed while its client got no answer was duplicated by the retry."""
+    headers = register(client, "retrier")
+    data = image_bytes("ai", seed=501)
+    keyed = {**headers, "Idempotency-Key": "upload-7f3a"}
+    first = upload(client, keyed, data)
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    again = upload(client, keyed, data)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert client.get("/v1/analyses", headers=headers).json()["count"] == 1
+    other_bytes = upload(client, keyed, image_bytes("human", seed=502))
+    assert (
+        assert_error(other_bytes, 422)["message"] == "this Idempotency-Key was already used for another image"
+    )
+    # Keys belong to their user; without a key every upload is its own.
+    assert (
+        upload(client, {**register(client, "someone"), "Idempotency-Key": "upload-7f3a"}, data).status_code
+        == 201
+    )
+    assert upload(client, headers, data).status_code == 201
+    assert client.get("/v1/analyses", headers=headers).json()["count"] == 2

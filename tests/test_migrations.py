@@ -112,7 +112,7 @@ def test_migrating_twice_is_a_no_op(tmp_path):
     migrate(engine)
     migrate(engine)
     with engine.connect() as connection:
-        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == "0007"
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == "0008"
     engine.dispose()
 
 

@@ -51,6 +51,7 @@ def analyse_image(
     c2pa_trust_anchors: str | None = None,
     memory_budget: MemoryBudget | None = None,
     claim: Callable[[Session, Analysis], None] | None = None,
+    idempotency_key: str | None = None,
 ) -> tuple[Analysis, Artwork | None]:
     """Run the whole path for one upload; raises ``ImageDecodeError`` before writing anything.
 
@@ -86,6 +87,7 @@ def analyse_image(
             if not store.exists(sha256):
                 store.put(data)
             analysis = _analysis_row(prediction, decision, user_id, filename, evidence, elapsed_ms)
+            analysis.idempotency_key = idempotency_key
             session.add(analysis)
             session.flush()
             if claim is not None:

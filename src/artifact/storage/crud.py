@@ -164,3 +164,9 @@ def usernames(session: Session, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
     return dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
+
+
+def analysis_by_idempotency_key(session: Session, *, user: User, key: str) -> Analysis | None:
+    return session.scalar(
+        select(Analysis).where(Analysis.user_id == user.id, Analysis.idempotency_key == key)
+    )

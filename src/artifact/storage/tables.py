@@ -79,7 +79,10 @@ class StoredImage(Base):
 
 class Analysis(Base):
     __tablename__ = "analyses"
-    __table_args__ = {"sqlite_autoincrement": True}  # never reuse a deleted row's id
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_analyses_user_idempotency_key"),
+        {"sqlite_autoincrement": True},  # never reuse a deleted row's id
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -101,6 +104,8 @@ class Analysis(Base):
     model_sha256: Mapped[str] = mapped_column(String(64))
     evidence: Mapped[list] = mapped_column(JSON, default=list)
     processing_ms: Mapped[float] = mapped_column(Float)
+    # The client's Idempotency-Key of the upload: a retry with it gets this row back.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Header, Request, UploadFile
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
 
 from artifact.api.deps import CurrentUser, PredictorDep, SessionDep, SettingsDep, StoreDep
-from artifact.api.errors import ApiError, NotFound
+from artifact.api.errors import ApiError, NotFound, UnprocessableEntity
 from artifact.api.presenters import analysis_public
 from artifact.api.schemas import (
     AnalysesPublic,
@@ -37,12 +39,14 @@ def limits_of(settings) -> DecodeLimits:
 
 
 def run_analysis(
-    request: Request, data: bytes, filename: str, user, predictor, settings, store, artwork=None
-):
+    request: Request, data: bytes, filename: str, user, predictor, settings, store, artwork=None,
+    idempotency_key: str | None = None,
+):  # fmt: skip
     analysis, work = analyse_image(
         data, filename=filename, user_id=user.id, predictor=predictor,
         sessions=request.app.state.writer_sessions, store=store, limits=limits_of(settings), artwork=artwork,
         c2pa_trust_anchors=settings.c2pa_trust_anchors_pem(), memory_budget=request.app.state.memory_budget,
+        idempotency_key=idempotency_key,
     )  # fmt: skip
     request.app.state.metrics.analyses.labels(analysis.verdict or analysis.label).inc()
     return analysis, work
@@ -51,16 +55,51 @@ def run_analysis(
 @router.post("/analyze", response_model=AnalysisPublic, status_code=201)
 def analyze(
     request: Request,
+    response: Response,
     file: Annotated[UploadFile, File(description="the image")],
     user: CurrentUser,
     predictor: PredictorDep,
     settings: SettingsDep,
     store: StoreDep,
+    session: SessionDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=128, description="a retry with the same key gets the first answer back"),
+    ] = None,
 ) -> AnalysisPublic:
-    """Run the model on one image; the result is stored in the caller's history."""
+    """Run the model on one image; the result is stored in the caller's history. With an
+    ``Idempotency-Key``, a retry (say, of an upload whose answer was lost) is answered with the
+    analysis first recorded, 200 and ``Idempotent-Replayed: true``, never recorded twice."""
     data = read_upload(file, settings.max_upload_bytes)
-    analysis, _ = run_analysis(request, data, file.filename or "", user, predictor, settings, store)
+    if idempotency_key:
+        earlier = _replay(session, user, idempotency_key, data, response)
+        if earlier is not None:
+            return earlier
+    try:
+        analysis, _ = run_analysis(
+            request, data, file.filename or "", user, predictor, settings, store,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer with its analysis.
+        session.rollback()
+        earlier = _replay(session, user, idempotency_key, data, response) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier
     return analysis_public(analysis)
+
+
+def _replay(session, user, key: str, data: bytes, response: Response) -> AnalysisPublic | None:
+    earlier = crud.analysis_by_idempotency_key(session, user=user, key=key)
+    session.commit()  # end the read snapshot: a later re-read sees a concurrent commit
+    if earlier is None:
+        return None
+    if earlier.image_sha256 != hashlib.sha256(data).hexdigest():
+        raise UnprocessableEntity("this Idempotency-Key was already used for another image")
+    response.status_code = 200
+    response.headers["Idempotent-Replayed"] = "true"
+    return analysis_public(earlier)
 
 
 @router.post("/analyze/batch", response_model=BatchPublic)
