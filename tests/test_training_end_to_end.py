@@ -228,10 +228,11 @@ def test_brief_training_on_shared_art_dev_writes_a_complete_run(tmp_path):
     if not weights.is_file():
         pytest.skip(f"{weights} is absent: the shared ImageNet weights are not on this machine")
     out = tmp_path / "art-dev"
-    args = ["train", "--data", str(data), "--out", str(out), "--epochs", "1",
+    # Enough images and epochs to learn something: a near-chance model is (rightly) not exported.
+    args = ["train", "--data", str(data), "--out", str(out), "--epochs", "3",
             "--architecture", "mobilenet_v1_0.25", "--backbone-weights", str(weights),
-            "--fine-tune-epochs", "1", "--max-per-class", "40", "--image-size", "64",
-            "--canonical-size", "96", "--robustness-limit", "20"]  # fmt: skip
+            "--fine-tune-epochs", "1", "--max-per-class", "150", "--image-size", "96",
+            "--canonical-size", "128", "--robustness-limit", "20", "--invariance-per-class", "10"]  # fmt: skip
     assert main(args) == 0
     for name in ("config.json", "history.csv", "model.keras", "model.tflite", "model.json",
                  "report/confusion_matrix.png", "report/metrics.json", "report/roc.png"):  # fmt: skip

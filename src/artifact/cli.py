@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--val-fraction", type=float, default=0.15)
     train.add_argument("--max-per-class", type=int, help="cap training images per class")
     train.add_argument("--robustness-limit", type=int, default=1000)
+    train.add_argument(
+        "--invariance-per-class",
+        type=int,
+        default=100,
+        help="validation images per class in the invariance audit",
+    )
     train.add_argument("--quantize", choices=["none", "dynamic", "int8"], default="none")
     train.set_defaults(handler=cmd_train)
 
@@ -380,6 +386,7 @@ def _train_config(args: argparse.Namespace):
         val_fraction=args.val_fraction,
         max_per_class=args.max_per_class,
         robustness_limit=args.robustness_limit,
+        invariance_per_class=args.invariance_per_class,
         preprocess=PreprocessConfig(**preprocess),
     )
 

@@ -9,11 +9,13 @@ for 9.6 s); the route's own dependency then authenticates again without counting
 
 from __future__ import annotations
 
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from artifact.api.deps import authenticate
 from artifact.api.errors import TooManyRequests, Unauthorized, envelope
+from artifact.storage.database import is_lock_timeout
 
 # Set on a request whose rate limit the gate already counted.
 RATE_COUNTED = "rate_limit_counted"
@@ -39,6 +41,14 @@ class AuthenticateUploads:
             )
         except (Unauthorized, TooManyRequests) as exc:
             await envelope(exc.status, exc.code, exc.message, exc.headers)(scope, receive, send)
+            return
+        except OperationalError as exc:
+            if not is_lock_timeout(exc):
+                raise
+            # Counting the rate limit waited out the database's busy timeout: the same 503 the
+            # routes answer (this runs before them, outside their error handlers).
+            busy = "the database is busy; try again shortly"
+            await envelope(503, "busy", busy, {"Retry-After": "5"})(scope, receive, send)
             return
         scope.setdefault("state", {})[RATE_COUNTED] = True
         await self.app(scope, receive, send)
