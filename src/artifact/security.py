@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -46,18 +47,7 @@ def limit_password_checks(concurrent: int) -> None:
 
 
 def _password_checks():
-    return _checks if _checks is not None else _NO_LIMIT
-
-
-class _Unbounded:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
-_NO_LIMIT = _Unbounded()
+    return _checks if _checks is not None else contextlib.nullcontext()
 
 
 def create_access_token(user_id: int, key: str, ttl_minutes: int, session_key: str = "") -> str:

@@ -24,6 +24,9 @@ class HeatmapCache:
         self.max_bytes = max_bytes
         self._guard = threading.Lock()
         self._flights: dict[str, threading.Lock] = {}
+        # The cache's size as this process last counted it (None: not counted yet); the folder
+        # is listed only when it may have passed the bound, not on every write.
+        self._bytes: int | None = None
 
     def path(self, model_sha256: str, image_sha256: str) -> Path:
         return self.root / model_sha256[:16] / f"{image_sha256}.png"
@@ -63,10 +66,14 @@ class HeatmapCache:
         with os.fdopen(handle, "wb") as out:
             out.write(png)
         os.replace(staging, path)
-        self._evict()
+        with self._guard:
+            self._bytes = self._evict() if self._bytes is None else self._bytes + len(png)
+            if self._bytes > self.max_bytes:
+                self._bytes = self._evict()
 
-    def _evict(self) -> None:
-        """Remove the least recently used heatmaps until the cache fits ``max_bytes``."""
+    def _evict(self) -> int:
+        """Remove the least recently used heatmaps until the cache fits ``max_bytes``; the size
+        left (counted from the folder, so other processes' heatmaps are included)."""
         entries = []
         for file in self.root.glob("*/*.png"):
             try:
@@ -80,3 +87,4 @@ class HeatmapCache:
                 break
             file.unlink(missing_ok=True)
             total -= size
+        return total

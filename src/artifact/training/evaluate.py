@@ -77,6 +77,8 @@ def evaluate_run(
     y_true = np.array(targets)
     probs = predict_probabilities(model, canonical.pixels, preprocess)
     y_pred = decide(probs, class_names, rule)
+    # (calibrated P(AI), verdict) per test image, decided once for every figure below.
+    served = rule.decide(1.0 - probs[:, 0]) if rule is not None else None
 
     report_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict = {
@@ -106,12 +108,12 @@ def evaluate_run(
     else:
         is_ai = y_true != 0
         score = 1.0 - probs[:, 0]
-        prob_ai, verdicts = rule.decide(score)
-        served = served_confusion(is_ai, verdicts)
+        prob_ai, verdicts = served
+        confusion = served_confusion(is_ai, verdicts)
         metrics["served_confusion_matrix"] = {"rows": class_names, "columns": list(VERDICT_COLUMNS),
-                                              "counts": served.tolist()}  # fmt: skip
+                                              "counts": confusion.tolist()}  # fmt: skip
         plot_confusion_matrix(
-            served, class_names, report_dir / "confusion_matrix.png",
+            confusion, class_names, report_dir / "confusion_matrix.png",
             f"{task} task, test split: verdicts served", columns=list(VERDICT_COLUMNS),
         )  # fmt: skip
         metrics["decision"] = rule.model_dump()
@@ -158,7 +160,9 @@ def evaluate_run(
             _keras_scorer(model, preprocess), val, rule, per_class=per_class, seed=config.get("seed", 0)
         )
     metrics["training_curves"] = plot_training_curves(run.history, report_dir / "training_curves.png")
-    _write_predictions(report_dir / "predictions.csv", test_samples, y_true, y_pred, probs, class_names, rule)
+    _write_predictions(
+        report_dir / "predictions.csv", test_samples, y_true, y_pred, probs, class_names, served
+    )
     write_json(report_dir / "metrics.json", metrics)
     return metrics
 
@@ -270,9 +274,8 @@ def _group_errors(samples: list[Sample], correct: np.ndarray, key) -> dict[str, 
     }
 
 
-def _write_predictions(path, samples, y_true, y_pred, probs, class_names, rule) -> None:
-    """One row per test image; with a decision rule also its score, P(AI) and verdict."""
-    served = rule.decide(1.0 - probs[:, 0]) if rule is not None else None
+def _write_predictions(path, samples, y_true, y_pred, probs, class_names, served) -> None:
+    """One row per test image; with served verdicts also its score, P(AI) and verdict."""
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         extra = ["score", "prob_ai", "verdict"] if served is not None else []
@@ -280,7 +283,9 @@ def _write_predictions(path, samples, y_true, y_pred, probs, class_names, rule) 
             ["path", "generator", "style", "true", "predicted", *[f"p_{c}" for c in class_names], *extra]
         )
         for i, (sample, t, p, row) in enumerate(zip(samples, y_true, y_pred, probs, strict=True)):
-            decided = [f"{1.0 - row[0]:.6f}", f"{served[0][i]:.6f}", served[1][i]] if served else []
+            decided = (
+                [f"{1.0 - row[0]:.6f}", f"{served[0][i]:.6f}", served[1][i]] if served is not None else []
+            )
             writer.writerow(
                 [
                     sample.path,
