@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -115,12 +116,47 @@ def test_byte_limit_gives_413_and_stores_nothing(service_settings):
     assert len(big) > 20_000 + 64 * 1024 or len(big) > 20_000
     with TestClient(create_app(settings)) as client:
         headers = register(client, "ann")
-        assert_error(upload(client, headers, big, "big.png"), 413, "payload_too_large")
-        # A body far over the limit is refused from its Content-Length, before it is read.
+        # The code and the words the command line gives for the same file (README: file_too_large).
+        error = assert_error(upload(client, headers, big, "big.png"), 413, "file_too_large")
+        assert error["message"] == "the upload is over the limit of 19.5 KB per file"
+        # Inside the body's allowance for form framing, the file itself is measured.
+        over = encode(Image.effect_noise((100, 100), 80).convert("RGB"), "PNG")
+        assert 20_000 < len(over) < 20_000 + 64 * 1024
+        error = assert_error(upload(client, headers, over, "over.png"), 413, "file_too_large")
+        assert error["message"] == "over.png: the file is over the limit of 19.5 KB per file"
+        # A body far over the limit is refused from its Content-Length, before it is read,
+        # and its message states the limit the same way (not the body limit with its overhead).
         huge = b"\0" * (settings.max_upload_bytes + 200_000)
-        assert_error(upload(client, headers, huge, "huge.png"), 413, "payload_too_large")
+        error = assert_error(upload(client, headers, huge, "huge.png"), 413, "file_too_large")
+        assert error["message"] == "the upload is over the limit of 19.5 KB per file"
+        error = assert_error(upload(client, headers, b"", "empty.png"), 400, "empty_file")
+        assert error["message"] == "empty.png: the file is empty"
         assert client.get("/v1/analyses", headers=headers).json()["count"] == 0
         assert stored_files(settings) == []
+
+
+def test_a_storage_quota_bounds_what_one_user_stores(service_settings):
+    """Before, nothing bounded the bytes one account could keep in the store."""
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    settings = service_settings.model_copy(update={"storage_quota_mb": 1})
+    rng = np.random.default_rng(7)
+    noise = [encode(Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)), "PNG") for _ in range(3)]
+    assert all(300_000 < len(data) < 500_000 for data in noise)  # incompressible: ~350 KB each
+    with TestClient(create_app(settings)) as client:
+        headers = register(client, "hoarder")
+        assert upload(client, headers, noise[0], "a.png").status_code == 201
+        assert upload(client, headers, noise[0], "again.png").status_code == 201  # stored once
+        assert upload(client, headers, noise[1], "b.png").status_code == 201
+        error = assert_error(upload(client, headers, noise[2], "c.png"), 403, "quota_exceeded")
+        assert "quota of 1 MB" in error["message"] and "this upload is" in error["message"]
+        art = upload(client, headers, noise[2], "c.png", path="/v1/artworks", title="T", artist="A")
+        assert_error(art, 403, "quota_exceeded")
+        assert client.get("/v1/analyses", headers=headers).json()["count"] == 3
+        # The quota is per user: someone else still has room.
+        assert upload(client, register(client, "frugal"), noise[2], "c.png").status_code == 201
 
 
 def test_batch_gives_one_result_or_error_per_file(client):
@@ -292,7 +328,7 @@ def test_a_failed_uploads_clean_up_never_removes_a_file_another_upload_reference
 ):
     """The interleaving seen on PostgreSQL with two workers: upload B stores bytes that upload A
     created, A's failed transaction cleans up before B commits. B must still own its file."""
-    from artifact.service import _remove_if_unreferenced
+    from artifact.service import remove_if_unreferenced
     from artifact.storage.image_store import LocalImageStore
 
     headers = register(client, "victim")
@@ -302,7 +338,7 @@ def test_a_failed_uploads_clean_up_never_removes_a_file_another_upload_reference
     def put_then_a_cleans_up(self, payload):
         result = real_put(self, payload)
         monkeypatch.setattr(LocalImageStore, "put", real_put)  # B's re-put under the lock is plain
-        _remove_if_unreferenced(result[0], client.app.state.writer_sessions, self)  # A, in between
+        remove_if_unreferenced(result[0], client.app.state.writer_sessions, self)  # A, in between
         return result
 
     monkeypatch.setattr(LocalImageStore, "put", put_then_a_cleans_up)
@@ -474,3 +510,17 @@ def test_an_idempotency_key_makes_a_retried_upload_count_once(client):
     )
     assert upload(client, headers, data).status_code == 201
     assert client.get("/v1/analyses", headers=headers).json()["count"] == 2
+
+
+def test_an_idempotency_key_makes_a_retried_artwork_count_once(client):
+    headers = {**register(client, "gallery-retrier"), "Idempotency-Key": "artwork-91"}
+    data = image_bytes("human", seed=503)
+    first = upload(client, headers, data, path="/v1/artworks", title="Dawn", artist="Ann")
+    assert first.status_code == 201
+    again = upload(client, headers, data, path="/v1/artworks", title="Dawn", artist="Ann")
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert client.get("/v1/artworks", headers=headers).json()["count"] == 1
+    renamed = upload(client, headers, data, path="/v1/artworks", title="Dusk", artist="Ann")
+    assert assert_error(renamed, 422)["message"] == "this Idempotency-Key was already used for another request"
+    assert client.get("/v1/analyses", headers=headers).json()["count"] == 1

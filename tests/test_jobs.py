@@ -163,6 +163,10 @@ def pg_client(pg_settings):
         yield client
 
 
+def stored_files(settings) -> list:
+    return [p for p in settings.images_dir.rglob("*") if p.is_file()]
+
+
 def worker_parts(settings):
     """What `artifact worker` builds: a context over the service's database and store."""
     from artifact.api.routes.analyses import limits_of
@@ -180,12 +184,15 @@ def worker_parts(settings):
     return engine, context
 
 
-def drain_queue(settings, context) -> None:
-    """Run a real procrastinate worker until the queue is empty."""
+def drain_queue(settings, context, turn_files: int | None = None) -> None:
+    """Run a real procrastinate worker (one job at a time) until the queue is empty."""
     from artifact.jobs import queue
     from artifact.jobs.runner import run_job
 
-    app = queue.make_queue(settings.resolved_database_url, run=lambda job_id: run_job(context, job_id))
+    app = queue.make_queue(
+        settings.resolved_database_url, run=lambda job_id: run_job(context, job_id, turn_files),
+        sessions=context.sessions,
+    )  # fmt: skip
 
     async def main() -> None:
         async with app.open_async():
@@ -260,12 +267,104 @@ def test_two_attempts_at_one_job_record_each_file_once(pg_client, pg_settings):
     assert len({item["analysis"]["id"] for item in job["results"] if item["analysis"]}) == 6
 
 
+def test_jobs_take_turns_so_a_big_job_does_not_hold_the_worker(pg_client, pg_settings):
+    """Before, a 5,000-file job kept another user's one-image job waiting until it finished."""
+    from artifact.storage.tables import Analysis
+
+    busy, waiting = register(pg_client, "busy-juror"), register(pg_client, "one-image")
+    big = [submit(pg_client, busy, 6, broken=False).json()["id"] for _ in range(2)]
+    small = submit(pg_client, waiting, 1, broken=False).json()["id"]
+    engine, context = worker_parts(pg_settings)
+    try:
+        drain_queue(pg_settings, context, turn_files=2)
+        with context.sessions() as session:
+            owners = session.scalars(select(Analysis.user_id).order_by(Analysis.id)).all()
+    finally:
+        engine.dispose()
+    for job_id, headers in [(big[0], busy), (big[1], busy), (small, waiting)]:
+        job = pg_client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+        assert job["status"] == "done" and job["done"] == job["total"]
+    assert len(owners) == 13
+    # The one-image job ran in the second turn: after the first big job's first two files and
+    # before the second big job, queued earlier (its owner had a job unfinished: lower priority).
+    assert [i for i, owner in enumerate(owners) if owners.count(owner) == 1] == [2], owners
+
+
+def test_a_job_is_deleted_with_the_files_no_analysis_keeps(pg_client, pg_settings):
+    """Before, a job's stored files stayed for ever, whatever became of them."""
+    from artifact.storage.tables import BatchJob
+
+    headers = register(pg_client, "tidy")
+    queued = submit(pg_client, headers, 2, broken=True).json()["id"]
+    assert len(stored_files(pg_settings)) == 3
+    assert pg_client.delete(f"/v1/jobs/{queued}", headers=headers).status_code == 204
+    assert stored_files(pg_settings) == []  # nothing analysed yet: every file goes
+    assert_error(pg_client.get(f"/v1/jobs/{queued}", headers=headers), 404)
+
+    done = submit(pg_client, headers, 2, broken=True).json()["id"]
+    engine, context = worker_parts(pg_settings)
+    try:
+        drain_queue(pg_settings, context)
+    finally:
+        engine.dispose()
+    assert_error(pg_client.delete(f"/v1/jobs/{done}", headers=register(pg_client, "stranger")), 404)
+    assert pg_client.delete(f"/v1/jobs/{done}", headers=headers).status_code == 204
+    # The two analysed images stay with their analyses; the broken file, which none keeps, goes.
+    assert len(stored_files(pg_settings)) == 2
+    assert pg_client.get("/v1/analyses", headers=headers).json()["count"] == 2
+    running = submit(pg_client, headers, 1, broken=False).json()["id"]
+    with pg_client.app.state.writer_sessions.begin() as session:
+        session.get(BatchJob, running).status = "running"
+    assert_error(pg_client.delete(f"/v1/jobs/{running}", headers=headers), 409, "job_running")
+
+
+def test_an_idempotency_key_makes_a_retried_job_count_once(pg_client, pg_settings):
+    from artifact.storage.tables import BatchJob
+
+    headers = {**register(pg_client, "job-retrier"), "Idempotency-Key": "job-1"}
+    files = [("files", (f"k{i}.png", image_bytes("ai", seed=300 + i))) for i in range(2)]
+    first = pg_client.post("/v1/jobs", files=files, headers=headers)
+    assert first.status_code == 202
+    again = pg_client.post("/v1/jobs", files=files, headers=headers)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    other = pg_client.post("/v1/jobs", files=files[:1], headers=headers)
+    assert assert_error(other, 422)["message"] == "this Idempotency-Key was already used for other files"
+    with pg_client.app.state.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(BatchJob)) == 1
+
+
+def test_a_job_past_the_storage_quota_is_refused_and_leaves_nothing(pg_settings):
+    import numpy as np
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from artifact.api.app import create_app
+
+    rng = np.random.default_rng(3)
+    noise = []
+    for _ in range(3):
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(buffer, "PNG")
+        noise.append(buffer.getvalue())  # ~360 KB each: three pass a 1 MB quota
+    settings = pg_settings.model_copy(update={"storage_quota_mb": 1})
+    with TestClient(create_app(settings)) as client:
+        headers = register(client, "bulk")
+        files = [("files", (f"n{i}.png", data)) for i, data in enumerate(noise)]
+        error = assert_error(client.post("/v1/jobs", files=files, headers=headers), 403, "quota_exceeded")
+        assert "quota" in error["message"]
+        assert stored_files(settings) == []
+        assert client.post("/v1/jobs", files=files[:2], headers=headers).status_code == 202
+        # The job's waiting files count: one more image no longer fits.
+        assert_error(client.post("/v1/jobs", files=files[2:], headers=headers), 403, "quota_exceeded")
+
+
 def test_the_reaper_queues_a_job_whose_deferral_was_lost(pg_client, pg_settings, monkeypatch):
     import time
 
     from artifact.jobs import queue
 
-    monkeypatch.setattr(queue, "defer", lambda app, job_id: None)  # the replica died before deferring
+    monkeypatch.setattr(queue, "defer", lambda app, job_id, sessions=None: None)  # the replica died before deferring
     headers = register(pg_client, "unlucky")
     job_id = submit(pg_client, headers, 2, broken=False).json()["id"]
     engine, context = worker_parts(pg_settings)

@@ -181,13 +181,13 @@ def test_a_client_that_sends_everything_first_still_reads_the_413(server_dirs):
 
         chunked = {"Transfer-Encoding": "chunked"}
         for data, extra, status, code in (
-            (body, {}, 413, "payload_too_large"),
+            (body, {}, 413, "file_too_large"),
             (chunks(), chunked, 401, "unauthorized"),
             (
                 chunks(part),
                 {**chunked, **headers, "Content-Type": "multipart/form-data; boundary=b"},
                 413,
-                "payload_too_large",
+                "file_too_large",
             ),
         ):
             request = urllib.request.Request(

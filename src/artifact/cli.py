@@ -777,7 +777,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         memory_budget=MemoryBudget(settings.memory_budget_mb * 1024 * 1024),
         c2pa_trust_anchors=settings.c2pa_trust_anchors_pem(),
     )
-    app = queue.make_queue(settings.resolved_database_url, run=lambda job_id: run_job(context, job_id))
+    app = queue.make_queue(
+        settings.resolved_database_url,
+        run=lambda job_id: run_job(context, job_id, settings.job_turn_files),
+        sessions=context.sessions,
+    )
     console.print(
         f"ArtiFact worker: model {context.predictor.card.name}, images in {context.store.describe()}"
     )

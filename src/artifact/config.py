@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         ge=1024,
         description="one batch job's request body, and a zip's total uncompressed size",
     )
+    storage_quota_mb: int = Field(
+        10240, ge=0, description="stored image bytes per user (uploads, artworks, jobs); 0: no quota"
+    )
+    job_turn_files: int = Field(
+        8, ge=1, description="files a worker analyses of one job before the other queued jobs get a turn"
+    )
     worker_concurrency: int = Field(1, ge=1, description="jobs one `artifact worker` runs at once")
     worker_heartbeat_seconds: float = Field(5.0, gt=0, description="how often a worker says it is alive")
     worker_stalled_seconds: float = Field(

@@ -175,7 +175,12 @@ def _worker_predictor(model_dir: str | None):
 
 
 def _read_key(key: str, endpoint: str | None) -> bytes:
-    from artifact.inference.decode import DEFAULT_LIMITS, ImageTooLargeError, read_limited_bytes
+    from artifact.inference.decode import (
+        DEFAULT_LIMITS,
+        ImageTooLargeError,
+        read_limited_bytes,
+        too_large_message,
+    )
 
     if not is_s3(key):
         return read_limited_bytes(key)
@@ -189,7 +194,7 @@ def _read_key(key: str, endpoint: str | None) -> bytes:
     store = _buckets[bucket, endpoint]
     size = obstore.head(store, name)["size"]
     if size > DEFAULT_LIMITS.max_bytes:
-        raise ImageTooLargeError(f"file is {size} bytes; the limit is {DEFAULT_LIMITS.max_bytes}")
+        raise ImageTooLargeError(too_large_message(size, DEFAULT_LIMITS.max_bytes))
     return bytes(obstore.get(store, name).bytes())
 
 

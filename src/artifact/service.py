@@ -106,7 +106,7 @@ def analyse_image(
     except BaseException as exc:
         # After a lock timeout the clean-up would wait as long again: the sweep takes the file.
         if created and not is_lock_timeout(exc):
-            _remove_if_unreferenced(sha256, sessions, store)
+            remove_if_unreferenced(sha256, sessions, store)
         raise
 
 
@@ -157,7 +157,7 @@ def is_referenced(session: Session, sha256: str) -> bool:
     )
 
 
-def _remove_if_unreferenced(sha256: str, sessions: sessionmaker[Session], store: ImageStore) -> None:
+def remove_if_unreferenced(sha256: str, sessions: sessionmaker[Session], store: ImageStore) -> None:
     """Remove a file this request created, unless a row references it (decided under the
     digest's lock; a concurrent upload of the same bytes re-creates the file under it)."""
     try:

@@ -23,7 +23,7 @@ from artifact.api.metrics import MetricsMiddleware, ServiceMetrics
 from artifact.api.rate_limit import RateLimiter
 from artifact.api.routes import analyses, api_keys, artworks, auth, jobs, system
 from artifact.api.security_headers import SecurityHeaders
-from artifact.api.uploads import MULTIPART_OVERHEAD, BodySizeLimit
+from artifact.api.uploads import MULTIPART_OVERHEAD, BodyLimit, BodySizeLimit
 from artifact.config import Settings, get_settings
 from artifact.inference.engine import Predictor
 from artifact.inference.heatmap_cache import HeatmapCache
@@ -32,6 +32,7 @@ from artifact.security import limit_password_checks
 from artifact.service import sweep_orphans
 from artifact.storage.database import create_db_engine, migrate, session_factory
 from artifact.storage.image_store import open_image_store
+from artifact.units import byte_size
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +103,20 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     ):
         app.include_router(router)
 
-    def body_limit(path: str) -> int:
+    per_file = byte_size(settings.max_upload_bytes)
+    limits = {
+        "job": BodyLimit(settings.job_max_bytes + MULTIPART_OVERHEAD, "payload_too_large",
+                         f"{byte_size(settings.job_max_bytes)} per job"),
+        "batch": BodyLimit(settings.max_upload_bytes * settings.batch_limit + MULTIPART_OVERHEAD,
+                           "payload_too_large", f"{settings.batch_limit} files of {per_file} each"),
+        "file": BodyLimit(settings.max_upload_bytes + MULTIPART_OVERHEAD, "file_too_large",
+                          f"{per_file} per file"),
+    }  # fmt: skip
+
+    def body_limit(path: str) -> BodyLimit:
         if path == "/v1/jobs":
-            return settings.job_max_bytes + MULTIPART_OVERHEAD
-        files = settings.batch_limit if path.endswith("/batch") else 1
-        return settings.max_upload_bytes * files + MULTIPART_OVERHEAD
+            return limits["job"]
+        return limits["batch" if path.endswith("/batch") else "file"]
 
     static = Path(__file__).parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

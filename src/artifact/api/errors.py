@@ -42,6 +42,10 @@ class NotFound(ApiError):
     status, code = 404, "not_found"
 
 
+class QuotaExceeded(ApiError):
+    status, code = 403, "quota_exceeded"
+
+
 class Conflict(ApiError):
     status, code = 409, "conflict"
 
@@ -50,7 +54,7 @@ class UnprocessableEntity(ApiError):
     status, code = 422, "validation_error"
 
 
-class PayloadTooLarge(ApiError):
+class PayloadTooLarge(ApiError):  # a request over its limit (a batch, a job)
     status, code = 413, "payload_too_large"
 
 
@@ -110,7 +114,10 @@ def install_error_handlers(app: FastAPI) -> None:
             413: "payload_too_large",
         }
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        return envelope(exc.status_code, codes.get(exc.status_code, "http_error"), message, exc.headers)
+        headers = dict(exc.headers or {})
+        # The body-size limit names its own code (file_too_large or payload_too_large).
+        code = headers.pop("X-Error-Code", None) or codes.get(exc.status_code, "http_error")
+        return envelope(exc.status_code, code, message, headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

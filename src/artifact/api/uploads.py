@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anyio
 from fastapi import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from artifact.api.errors import ApiError, PayloadTooLarge, envelope
+from artifact.api.errors import QuotaExceeded, envelope
+from artifact.inference.decode import EmptyImageError, ImageTooLargeError
+from artifact.storage.quota import room_left
+from artifact.units import byte_size
 
 # A client silent this long while we drain is waiting for the answer: stop draining.
 DRAIN_IDLE_SECONDS = 1.0
@@ -57,10 +62,10 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 body_left = message.get("more_body", False)
-                if received > limit:
+                if received > limit.max_bytes:
                     # An HTTPException, which FastAPI's body parsing re-raises as is (anything
-                    # else it turns into a 400); the envelope handler renders it as 413.
-                    raise HTTPException(413, f"request body over the limit of {limit} bytes")
+                    # else it turns into a 400); the envelope handler renders its code and 413.
+                    raise HTTPException(413, _over(limit), headers={"X-Error-Code": limit.code})
             else:
                 body_left = False
             return message
@@ -74,8 +79,8 @@ class BodySizeLimit:
                 await self._drain(receive)
             await send(message)
 
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            response = envelope(413, PayloadTooLarge.code, f"request body over the limit of {limit} bytes")
+        if declared is not None and declared.isdigit() and int(declared) > limit.max_bytes:
+            response = envelope(413, limit.code, _over(limit))
             await response(scope, receive, draining_send)
             return
         await self.app(scope, counted_receive, draining_send)
@@ -98,11 +103,38 @@ class BodySizeLimit:
                 more_body = message.get("more_body", False)
 
 
+def _over(limit: BodyLimit) -> str:
+    return f"the upload is over the limit of {limit.words}"
+
+
 def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
-    """The file's bytes, refusing (413) any single file over ``max_bytes``."""
+    """The file's bytes, refusing any single file over ``max_bytes`` (413 ``file_too_large``)
+    or empty (400 ``empty_file``): the codes and words the command line gives for a file."""
     data = upload.file.read(max_bytes + 1)
+    name = upload.filename or "the upload"
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"file {upload.filename!r} is over the limit of {max_bytes} bytes")
+        raise ImageTooLargeError(f"{name}: the file is over the limit of {byte_size(max_bytes)} per file")
     if not data:
-        raise ApiError(f"file {upload.filename!r} is empty")
+        raise EmptyImageError(f"{name}: the file is empty")
     return data
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """A route's request-body limit, and how its 413 names it."""
+
+    max_bytes: int
+    code: str
+    words: str  # "25 MB per file", "16 files of 25 MB each", ...
+
+
+def ensure_storage_room(session, user, incoming: int, quota_mb: int) -> None:
+    """Refuse (403 ``quota_exceeded``) an upload that would take the user past their quota."""
+    left = room_left(session, user.id, quota_mb * 1024 * 1024)
+    session.commit()  # end the read snapshot before the long analysis
+    if left is not None and incoming > left:
+        raise QuotaExceeded(
+            f"your stored images would pass your quota of {byte_size(quota_mb * 1024 * 1024)} "
+            f"({byte_size(max(left, 0))} left, this upload is {byte_size(incoming)}); "
+            "an administrator can raise STORAGE_QUOTA_MB, or delete batch jobs you no longer need"
+        )

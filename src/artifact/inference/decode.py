@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from artifact.units import byte_size
+
 # Formats we accept; MPO is the multi-picture JPEG that many cameras write.
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 # Pillow keeps up to 64 MB of PNG text chunks (before the pixels) per open by default; our own
@@ -110,6 +112,12 @@ def declared_image(data: bytes) -> tuple[int, str]:
         return 0, "RGB"
 
 
+def too_large_message(size: int, limit: int) -> str:
+    if byte_size(size) == byte_size(limit):  # just over: "25 MB; the limit is 25 MB" reads wrong
+        return f"the file is over the limit of {byte_size(limit)} per file"
+    return f"the file is {byte_size(size)}; the limit is {byte_size(limit)} per file"
+
+
 def read_limited_bytes(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes:
     """A regular file's bytes, refusing one over the byte limit: checked on ``st_size`` before
     reading, and again while reading (a file that grows, or lies about its size, stops at the
@@ -120,11 +128,11 @@ def read_limited_bytes(path: str | Path, limits: DecodeLimits = DEFAULT_LIMITS) 
         if not stat.S_ISREG(info.st_mode):
             raise CorruptImageError("not a regular file (a pipe, socket or device is never read)")
         if info.st_size > limits.max_bytes:
-            raise ImageTooLargeError(f"file is {info.st_size} bytes; the limit is {limits.max_bytes}")
+            raise ImageTooLargeError(too_large_message(info.st_size, limits.max_bytes))
         with path.open("rb") as handle:
             data = handle.read(limits.max_bytes + 1)
         if len(data) > limits.max_bytes:
-            raise ImageTooLargeError(f"file is over the limit of {limits.max_bytes} bytes")
+            raise ImageTooLargeError(f"the file is over the limit of {byte_size(limits.max_bytes)} per file")
         return data
     except OSError as exc:
         raise CorruptImageError(f"cannot read file: {exc.strerror or exc}") from exc
@@ -161,7 +169,7 @@ def decode_upload(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Decoded
     if not data:
         raise EmptyImageError("the file is empty")
     if len(data) > limits.max_bytes:
-        raise ImageTooLargeError(f"file is {len(data)} bytes; the limit is {limits.max_bytes}")
+        raise ImageTooLargeError(too_large_message(len(data), limits.max_bytes))
     try:
         with warnings.catch_warnings():
             # We check the pixel count ourselves, below, with our own limit.

@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from artifact.inference.decode import DEFAULT_MAX_PIXELS, declared_pixels
 from artifact.inference.formats import IMAGE_SUFFIXES, sniffed_format
+from artifact.units import byte_size
 
 ZIP_MAGIC = b"PK\x03\x04"
 # A job's answer names at most this many skipped entries (then counts the rest).
@@ -72,8 +73,8 @@ class Intake:
         self._count_entry()
         if len(data) > self._room():
             raise IntakeError(
-                f"{filename!r} passes the limit of {self.max_file_bytes} bytes per file or "
-                f"{self.max_total_bytes} per job",
+                f"{filename}: over the limit of {byte_size(self.max_file_bytes)} per file or "
+                f"{byte_size(self.max_total_bytes)} per job",
                 "payload_too_large",
                 413,
             )

@@ -3,8 +3,10 @@
 procrastinate gives us what a home-made queue would get wrong: ``FOR UPDATE SKIP LOCKED``
 fetching, LISTEN/NOTIFY wake-ups, worker heartbeats, per-job locks and retries. Our part is
 small: one task (``analyse_job``), its schema applied once, deferring after the job's rows are
-committed, and a reaper that gives the jobs of dead workers (no heartbeat for
-``worker_stalled_seconds``) and of lost deferrals back to the queue.
+committed, turns (a job runs a slice of its files, then queues itself again behind the other
+jobs, at a lower priority the more unfinished jobs its owner has), and a reaper that gives the
+jobs of dead workers (no heartbeat for ``worker_stalled_seconds``) and of lost deferrals back
+to the queue.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import timedelta
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.schema import SchemaManager
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from artifact.storage.tables import BatchJob, utcnow
@@ -49,8 +51,9 @@ def job_lock(job_id: str) -> str:
     return f"batch-job-{job_id}"
 
 
-def make_queue(database_url: str, run=None) -> procrastinate.App:
-    """The queue app; ``run(job_id)`` is the task body in a worker (None to only defer)."""
+def make_queue(database_url: str, run=None, sessions=None) -> procrastinate.App:
+    """The queue app; ``run(job_id) -> files left?`` is the task body in a worker (None to only
+    defer), ``sessions`` the service database's session factory it queues the next turn with."""
     # A replica only defers (one connection at a time); a worker needs a few for its jobs,
     # heartbeats and LISTEN.
     connector = procrastinate.PsycopgConnector(conninfo=conninfo(database_url), min_size=1, max_size=8)
@@ -62,7 +65,8 @@ def make_queue(database_url: str, run=None) -> procrastinate.App:
     def analyse_job(job_id: str) -> None:
         if run is None:
             raise RuntimeError("this process only defers jobs")
-        run(job_id)
+        if run(job_id):  # files left: the next turn waits behind the jobs queued meanwhile
+            defer(app, job_id, sessions)
 
     app.task(name=TASK, queue=QUEUE, retry=retry)(analyse_job)
     return app
@@ -84,20 +88,33 @@ def ensure_queue_schema(engine: Engine) -> None:
             connection.commit()
 
 
-def _deferrer(app: procrastinate.App, job_id: str):
+def fair_priority(sessions, job_id: str) -> int:
+    """Minus the owner's other unfinished jobs: a user with one job goes before one with ten."""
+    with sessions() as session:
+        owner = select(BatchJob.user_id).where(BatchJob.id == job_id).scalar_subquery()
+        others = session.scalar(
+            select(func.count()).select_from(BatchJob).where(
+                BatchJob.user_id == owner, BatchJob.id != job_id, BatchJob.status.in_(("queued", "running"))
+            )
+        )
+    return -int(others or 0)
+
+
+def _deferrer(app: procrastinate.App, job_id: str, sessions):
     # The lock keeps two attempts at one job apart; the queueing lock keeps one waiting at most.
-    return app.configure_task(TASK, lock=job_lock(job_id), queueing_lock=job_lock(job_id))
+    priority = fair_priority(sessions, job_id) if sessions is not None else 0
+    return app.configure_task(TASK, lock=job_lock(job_id), queueing_lock=job_lock(job_id), priority=priority)
 
 
-def defer(app: procrastinate.App, job_id: str) -> None:
-    """Queue a job once: a second deferral while one waits is a no-op."""
+def defer(app: procrastinate.App, job_id: str, sessions=None) -> None:
+    """Queue a job (its next turn) once: a second deferral while one waits is a no-op."""
     with contextlib.suppress(AlreadyEnqueued):
-        _deferrer(app, job_id).defer(job_id=job_id)
+        _deferrer(app, job_id, sessions).defer(job_id=job_id)
 
 
-async def defer_async(app: procrastinate.App, job_id: str) -> None:
+async def defer_async(app: procrastinate.App, job_id: str, sessions=None) -> None:
     with contextlib.suppress(AlreadyEnqueued):
-        await _deferrer(app, job_id).defer_async(job_id=job_id)
+        await _deferrer(app, job_id, sessions).defer_async(job_id=job_id)
 
 
 async def reap(app: procrastinate.App, sessions, stalled_seconds: float) -> int:
@@ -126,7 +143,7 @@ async def reap(app: procrastinate.App, sessions, stalled_seconds: float) -> int:
                 job.status, job.finished_at = "failed", utcnow()
             log.error("job %s failed %d times; given up", job_id, attempts)
             continue
-        await defer_async(app, job_id)
+        await defer_async(app, job_id, sessions)
         log.warning("job %s had nothing queued: queued again", job_id)
         requeued += 1
     return requeued

@@ -38,11 +38,18 @@ class AlreadyRecorded(Exception):
     """Another attempt recorded this file first."""
 
 
-def run_job(context: WorkerContext, job_id: str) -> None:
+def run_job(context: WorkerContext, job_id: str, max_files: int | None = None) -> bool:
+    """Analyse the job's next ``max_files`` pending files (all when None).
+
+    Returns:
+        True when files are left: the caller queues the job again behind the others, so one
+        user's thousand-file job takes turns with everyone else's instead of holding a worker.
+    """
     with context.sessions.begin() as session:
-        job = session.get(BatchJob, job_id)
+        # Locked: a deletion of the job either happened first (None) or waits for this turn.
+        job = session.get(BatchJob, job_id, with_for_update=True)
         if job is None:
-            return  # deleted with its user
+            return False  # deleted with its user, or by its owner
         job.status = "running"
         job.started_at = job.started_at or utcnow()
         job.attempts += 1
@@ -56,16 +63,24 @@ def run_job(context: WorkerContext, job_id: str) -> None:
                 BatchJobFile.error.is_(None),
             )
             .order_by(BatchJobFile.position)
+            .limit(None if max_files is None else max_files + 1)
         ).all()
-    log.info("job %s: %d files to analyse", job_id, len(pending))
-    for job_file in pending:
+    turn = pending[:max_files]
+    left = len(pending) > len(turn)
+    log.info("job %s: %d files to analyse%s", job_id, len(turn), ", more after" if left else "")
+    for job_file in turn:
         _run_file(context, job_file, user_id)
     with context.sessions.begin() as session:
-        job = session.get(BatchJob, job_id)
-        if job is not None:
-            job.status = "done"
-            job.finished_at = utcnow()
+        job = session.get(BatchJob, job_id, with_for_update=True)
+        if job is None:
+            return False
+        # Between turns the job waits in the queue again (and may be deleted there).
+        job.status = "queued" if left else "done"
+        job.finished_at = None if left else utcnow()
+    if left:
+        return True
     log.info("job %s: done", job_id)
+    return False
 
 
 def _lock_file(session: Session, file_id: int) -> BatchJobFile:

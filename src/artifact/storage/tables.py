@@ -151,6 +151,9 @@ class BatchJob(Base):
     """Work too big for one request: files stored at submission, analysed by `artifact worker`."""
 
     __tablename__ = "batch_jobs"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_batch_jobs_user_idempotency_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random: ids are not guessable
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -160,6 +163,10 @@ class BatchJob(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The client's Idempotency-Key, and a digest of the (name, image) list it submitted: a retry
+    # with the same key and files gets this job back; other files under the key are refused.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    request_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class BatchJobFile(Base):
@@ -174,6 +181,7 @@ class BatchJobFile(Base):
     position: Mapped[int] = mapped_column(Integer)
     filename: Mapped[str] = mapped_column(String(255))
     image_sha256: Mapped[str] = mapped_column(String(64), index=True)  # the stored upload
+    size: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # bytes stored
     analysis_id: Mapped[int | None] = mapped_column(
         ForeignKey("analyses.id", ondelete="SET NULL"), nullable=True, unique=True
     )

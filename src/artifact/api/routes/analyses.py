@@ -22,7 +22,7 @@ from artifact.api.schemas import (
     RowId,
     VerdictFilter,
 )
-from artifact.api.uploads import read_upload
+from artifact.api.uploads import ensure_storage_room, read_upload
 from artifact.inference.decode import DecodeLimits, ImageDecodeError
 from artifact.service import analyse_image
 from artifact.storage import crud
@@ -42,6 +42,8 @@ def run_analysis(
     request: Request, data: bytes, filename: str, user, predictor, settings, store, artwork=None,
     idempotency_key: str | None = None,
 ):  # fmt: skip
+    with request.app.state.sessions() as session:
+        ensure_storage_room(session, user, len(data), settings.storage_quota_mb)
     analysis, work = analyse_image(
         data, filename=filename, user_id=user.id, predictor=predictor,
         sessions=request.app.state.writer_sessions, store=store, limits=limits_of(settings), artwork=artwork,
@@ -91,6 +93,13 @@ def analyze(
 
 
 def _replay(session, user, key: str, data: bytes, response: Response) -> AnalysisPublic | None:
+    earlier = replayed_analysis(session, user, key, data, response)
+    return None if earlier is None else analysis_public(earlier)
+
+
+def replayed_analysis(session, user, key: str, data: bytes, response: Response):
+    """The analysis an earlier request with this key recorded (None if none), answered as a
+    replay (200, ``Idempotent-Replayed``); 422 when that request sent another image."""
     earlier = crud.analysis_by_idempotency_key(session, user=user, key=key)
     session.commit()  # end the read snapshot: a later re-read sees a concurrent commit
     if earlier is None:
@@ -99,7 +108,7 @@ def _replay(session, user, key: str, data: bytes, response: Response) -> Analysi
         raise UnprocessableEntity("this Idempotency-Key was already used for another image")
     response.status_code = 200
     response.headers["Idempotent-Replayed"] = "true"
-    return analysis_public(earlier)
+    return earlier
 
 
 @router.post("/analyze/batch", response_model=BatchPublic)

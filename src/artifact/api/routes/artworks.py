@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from artifact.api.deps import (
     CurrentUser,
@@ -16,7 +18,7 @@ from artifact.api.deps import (
 )
 from artifact.api.errors import NotFound, UnprocessableEntity
 from artifact.api.presenters import artwork_public, decision_public
-from artifact.api.routes.analyses import image_response, run_analysis
+from artifact.api.routes.analyses import image_response, replayed_analysis, run_analysis
 from artifact.api.schemas import (
     ArtworkPublic,
     ArtworksPublic,
@@ -30,7 +32,7 @@ from artifact.api.schemas import (
 from artifact.api.uploads import read_upload
 from artifact.service import ArtworkFields
 from artifact.storage import crud
-from artifact.storage.tables import JurorDecision
+from artifact.storage.tables import Artwork, JurorDecision
 
 router = APIRouter(prefix="/v1/artworks", tags=["artworks"])
 # One export holds at most this many artworks (a competition's entries, not a data dump).
@@ -40,6 +42,7 @@ EXPORT_LIMIT = 10_000
 @router.post("", response_model=ArtworkPublic, status_code=201)
 def submit_artwork(
     request: Request,
+    response: Response,
     file: Annotated[UploadFile, File()],
     title: Annotated[str, Form(min_length=1, max_length=300)],
     artist: Annotated[str, Form(min_length=1, max_length=300)],
@@ -47,15 +50,44 @@ def submit_artwork(
     predictor: PredictorDep,
     settings: SettingsDep,
     store: StoreDep,
+    session: SessionDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=128, description="a retry with the same key gets the first answer back"),
+    ] = None,
 ) -> ArtworkPublic:
+    """Add an artwork to the gallery, analysed on upload. With an ``Idempotency-Key``, a retry
+    gets the artwork first recorded (200, ``Idempotent-Replayed: true``), never a second one."""
     if not title.strip() or not artist.strip():
         # Checked before the upload is read: a blank title or artist is no record for a jury.
         raise UnprocessableEntity("the title and the artist may not be blank")
     data = read_upload(file, settings.max_upload_bytes)
     fields = ArtworkFields(title=title.strip(), artist=artist.strip())
-    analysis, work = run_analysis(
-        request, data, file.filename or "", user, predictor, settings, store, fields
-    )
+    if idempotency_key:
+        earlier = _replay(session, user, idempotency_key, data, fields, response)
+        if earlier is not None:
+            return earlier
+    try:
+        analysis, work = run_analysis(
+            request, data, file.filename or "", user, predictor, settings, store, fields,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+    except IntegrityError:
+        session.rollback()  # a concurrent retry with the same key committed first
+        earlier = _replay(session, user, idempotency_key, data, fields, response) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier
+    return artwork_public(work, analysis)
+
+
+def _replay(session, user, key: str, data: bytes, fields: ArtworkFields, response: Response):
+    analysis = replayed_analysis(session, user, key, data, response)
+    if analysis is None:
+        return None
+    work = session.scalar(select(Artwork).where(Artwork.analysis_id == analysis.id))
+    if work is None or (work.title, work.artist) != (fields.title, fields.artist):
+        raise UnprocessableEntity("this Idempotency-Key was already used for another request")
     return artwork_public(work, analysis)
 
 

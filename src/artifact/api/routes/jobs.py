@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Request, UploadFile
+from fastapi import APIRouter, File, Header, Path, Request, Response, UploadFile
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 
 from artifact.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
-from artifact.api.errors import ApiError, NotFound, ServiceUnavailable
+from artifact.api.errors import ApiError, Conflict, NotFound, QuotaExceeded, ServiceUnavailable
 from artifact.api.presenters import analysis_public
 from artifact.api.schemas import JobFilePublic, JobPublic, JobsPublic, Limit, Offset
 from artifact.jobs.intake import IntakeError
+from artifact.service import remove_if_unreferenced
+from artifact.storage.quota import room_left
 from artifact.storage.tables import Analysis, BatchJob, BatchJobFile
+from artifact.units import byte_size
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
@@ -20,6 +24,10 @@ JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 class JobsUnavailableError(ServiceUnavailable):
     code = "jobs_unavailable"
+
+
+class JobRunning(Conflict):
+    code = "job_running"
 
 
 class IntakeFailed(ApiError):
@@ -31,32 +39,71 @@ class IntakeFailed(ApiError):
 @router.post("/jobs", response_model=JobPublic, status_code=202)
 def submit(
     request: Request,
+    response: Response,
     files: Annotated[list[UploadFile], File(description="images and/or zip archives of images")],
     user: CurrentUser,
     settings: SettingsDep,
     store: StoreDep,
+    session: SessionDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=128, description="a retry with the same key and files gets the first job back"),
+    ] = None,
 ) -> JobPublic:
     """Store the files and queue the job; answers at once with its id (202). An `artifact worker`
-    analyses it; each result also lands in the caller's history."""
+    analyses it; each result also lands in the caller's history. With an ``Idempotency-Key``, a
+    retry with the same files gets the job first queued (200, ``Idempotent-Replayed: true``)."""
     queue = request.app.state.job_queue
     if queue is None:  # checked before importing the queue: the serve install lacks procrastinate
         raise JobsUnavailableError(request.app.state.job_queue_problem)
     from artifact.jobs.queue import defer
     from artifact.jobs.submission import submit_job
 
+    room = room_left(session, user.id, settings.storage_quota_mb * 1024 * 1024)
+    session.commit()
+    if room is not None and room <= 0:
+        quota = byte_size(settings.storage_quota_mb * 1024 * 1024)
+        raise QuotaExceeded(f"your stored images fill your quota of {quota}; delete jobs you no longer need")
     try:
-        job, skipped = submit_job(
+        job, skipped, replayed = submit_job(
             [(upload.filename or "", upload.file) for upload in files],
             user_id=user.id, sessions=request.app.state.writer_sessions, store=store,
             max_files=settings.job_max_files, max_file_bytes=settings.max_upload_bytes,
-            max_total_bytes=settings.job_max_bytes,
+            max_total_bytes=settings.job_max_bytes, room_left=room, idempotency_key=idempotency_key,
         )  # fmt: skip
     except IntakeError as exc:
         raise IntakeFailed(exc) from None
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+        return get_job(job.id, user, session)
     # Committed first, queued second: if this replica dies in between, a worker's reaper
     # finds the job with nothing queued and queues it.
-    defer(queue, job.id)
+    defer(queue, job.id, request.app.state.sessions)
     return _public(job, done=0, failed=0, skipped=skipped)
+
+
+@router.delete("/jobs/{job_id}", status_code=204)
+def delete_job(job_id: JobId, request: Request, user: CurrentUser, store: StoreDep) -> Response:
+    """Remove a job that is not being worked on (queued, between turns, or finished), its list
+    of files, and every stored file of it that no analysis keeps. Analyses it already made stay
+    in the history. 409 ``job_running`` while a worker holds it: try again in a moment."""
+
+
+    sessions = request.app.state.writer_sessions
+    with sessions.begin() as session:
+        # Locked: a worker starting its turn either got it first (status running) or waits.
+        job = session.get(BatchJob, job_id, with_for_update=True)
+        if job is None or (job.user_id != user.id and user.role != "admin"):
+            raise NotFound("no such job")
+        if job.status == "running":
+            raise JobRunning("a worker is analysing this job's files; delete it when its turn ends")
+        digests = set(session.scalars(select(BatchJobFile.image_sha256).where(BatchJobFile.job_id == job_id)))
+        session.execute(sa_delete(BatchJobFile).where(BatchJobFile.job_id == job_id))
+        session.delete(job)
+    for digest in sorted(digests):
+        remove_if_unreferenced(digest, sessions, store)
+    return Response(status_code=204)
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
