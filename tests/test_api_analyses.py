@@ -524,3 +524,60 @@ def test_an_idempotency_key_makes_a_retried_artwork_count_once(client):
     renamed = upload(client, headers, data, path="/v1/artworks", title="Dusk", artist="Ann")
     assert assert_error(renamed, 422)["message"] == "this Idempotency-Key was already used for another request"
     assert client.get("/v1/analyses", headers=headers).json()["count"] == 1
+
+
+def test_the_history_filters_by_day_and_owner_names_artworks_and_exports(client):
+    """Before: a plain list with no owner, no dates, gallery uploads under their file names."""
+    import csv as csv_module
+    import io
+    from datetime import UTC, datetime
+
+    from artifact.storage.tables import Analysis, User
+
+    ann, bob = register(client, "ann-h"), register(client, "bob-h")
+    old = upload(client, ann, image_bytes("ai", seed=601), "old.jpg").json()
+    work = upload(client, ann, image_bytes("human", seed=602), "scan.jpg", path="/v1/artworks",
+                  title="=Harbour", artist="Ann").json()  # fmt: skip
+    upload(client, bob, image_bytes("ai", seed=603), "bobs.jpg")
+    with client.app.state.writer_sessions.begin() as session:
+        session.get(Analysis, old["id"]).created_at = datetime(2026, 3, 14, 23, 30, tzinfo=UTC)
+        session.scalars(__import__("sqlalchemy").select(User).where(User.username == "bob-h")).one().role = "admin"
+
+    def names(headers, query: str = "") -> list[str]:
+        return [a["filename"] for a in client.get(f"/v1/analyses?{query}", headers=headers).json()["data"]]
+
+    assert names(ann) == ["scan.jpg", "old.jpg"]
+    assert names(ann, "since=2026-03-14&until=2026-03-14") == ["old.jpg"]  # the whole day, inclusive
+    assert names(ann, "until=2026-03-13") == [] and names(ann, "since=2026-03-15") == ["scan.jpg"]
+    assert_error(client.get("/v1/analyses?since=2026-03-15&until=2026-03-14", headers=ann), 422)
+    assert names(ann, "owner=bob-h") == []  # a juror only ever sees their own
+    listed = client.get("/v1/analyses?owner=ann-h", headers=bob).json()["data"]  # bob is admin now
+    assert [(a["filename"], a["owner"]) for a in listed] == [("scan.jpg", "ann-h"), ("old.jpg", "ann-h")]
+    assert listed[0]["artwork"] == {"id": work["id"], "title": "=Harbour", "artist": "Ann"}
+    assert listed[1]["artwork"] is None
+
+    exported = client.get("/v1/analyses/export.csv?since=2026-03-15", headers=ann)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv_module.DictReader(io.StringIO(exported.text)))
+    assert [(r["filename"], r["title"], r["owner"]) for r in rows] == [("scan.jpg", "'=Harbour", "ann-h")]
+    assert float(rows[0]["prob_ai"]) == work["analysis"]["prob_ai"]
+    assert rows[0]["verdict"] == work["analysis"]["verdict"]
+
+
+def test_a_gallery_report_is_one_html_page_with_escaped_fields(client):
+    headers = register(client, "reporter")
+    works = [upload(client, headers, image_bytes("human", seed=610 + i), path="/v1/artworks",
+                    title=title, artist="Ann").json() for i, title in enumerate(("Dawn", "<script>x</script>"))]  # fmt: skip
+    client.post(f"/v1/artworks/{works[0]['id']}/decision", headers=headers,
+                json={"decision": "needs_proof", "note": "ask for sketches"})  # fmt: skip
+    page = client.get("/v1/artworks/report.html", headers=headers)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "attachment" in page.headers["content-disposition"]
+    assert page.text.count("<figure") == 2 and page.text.count("data:image/jpeg;base64,") == 2
+    assert "<script>x</script>" not in page.text and "&lt;script&gt;x&lt;/script&gt; — Ann" in page.text
+    assert "juror: needs proof (reporter," in page.text and "ask for sketches" in page.text
+    verdict = works[0]["analysis"]["verdict"]
+    assert f'<figure class="{verdict}"' in page.text
+    one = client.get(f"/v1/artworks/{works[0]['id']}/report.html", headers=headers)
+    assert one.text.count("<figure") == 1 and "ArtiFact record: Dawn" in one.text
+    assert_error(client.get(f"/v1/artworks/{works[0]['id']}/report.html", headers=register(client, "x-r")), 404)

@@ -338,11 +338,18 @@ def test_a_juror_records_a_decision_filters_by_it_and_exports_the_gallery(browse
     assert [(r["title"], r["artist"], r["decision"], r["decision_note"], r["verdict"]) for r in rows] == [
         ("Harbour", "B. Painter", "needs_proof", "ask for the sketches", verdict)
     ]
+    with page.expect_download() as download:
+        page.get_by_role("button", name="HTML report").click()
+    report = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "Harbour — B. Painter" in report and "juror: needs proof (decider," in report
     page.close()
 
 
 def test_history_pages_filters_and_opens_one_analysis_by_url(browser, server, tmp_path):
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    import csv
+    import io
+
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
     page.goto(server.url)
     register_in_page(page, "historian")
     token = page.evaluate("() => sessionStorage.getItem('artifact-token')")
@@ -374,5 +381,17 @@ def test_history_pages_filters_and_opens_one_analysis_by_url(browser, server, tm
     page.locator("#history-filter").select_option(shown)
     expected = verdicts.count(shown)
     page.locator("#history-count").filter(has_text=f"of {expected} analyses").wait_for()
+    # Days filter on the server, and the export takes the same filters.
+    page.locator("#history-filter").select_option("")
+    page.locator("#history-until").fill("2020-01-01")
+    page.locator("#history li").filter(has_text="No analyses yet.").wait_for()
+    page.locator("#history-until").fill("")
+    page.locator("#history-since").fill("2020-01-01")
+    page.locator("#history-count").filter(has_text="1-20 of 23 analyses").wait_for()
+    assert page.locator("#history-owner-label").is_hidden()  # a juror sees only their own
+    with page.expect_download() as download:
+        page.locator("#export-history").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    assert sorted(r["filename"] for r in rows) == [f"work-{i:02d}.png" for i in range(23)]
     page.close()
     fresh.close()

@@ -88,7 +88,8 @@ def read_report(path: Path) -> list[dict]:
     return json.loads(text[start:end].replace("<\\/", "</"))
 
 
-def thumbnail_data_uri(path: str, side: int = 128) -> str | None:
+def thumbnail_data_uri(path: str | io.BytesIO, side: int = 128) -> str | None:
+    """A small JPEG of the image (a file's path, or its bytes) as a data URI; None if unreadable."""
     try:
         with Image.open(path) as image:
             image.thumbnail((side, side))
@@ -99,7 +100,9 @@ def thumbnail_data_uri(path: str, side: int = 128) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def render_html(rows: list[dict], header: dict | None = None) -> str:
+def render_html(rows: list[dict], header: dict | None = None, heading: str = "ArtiFact scan report") -> str:
+    """The report page. A row may carry ``name`` (shown instead of the file name) and
+    ``decision`` (a juror's decision, shown under the evidence)."""
     counts: dict[str, int] = {}
     for row in rows:
         key = "failed" if row.get("error") else str(row.get("verdict"))
@@ -107,7 +110,7 @@ def render_html(rows: list[dict], header: dict | None = None) -> str:
     summary = " · ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
     cards = []
     for row in rows:
-        name = html.escape(Path(row["path"]).name)
+        name = html.escape(row.get("name") or Path(row["path"]).name)
         title = html.escape(row["path"])
         if row.get("error"):
             body = f'<p class="error">{html.escape(row["error"])}</p>'
@@ -118,6 +121,8 @@ def render_html(rows: list[dict], header: dict | None = None) -> str:
             body = f"<p>P(AI) = {prob:.3f}</p>" if prob is not None else ""
             if _evidence_text(row):
                 body += f'<p class="evidence">{html.escape(_evidence_text(row))}</p>'
+            if row.get("decision"):
+                body += f'<p class="decision">{html.escape(row["decision"])}</p>'
 
         thumb = row.get("thumbnail")
         img = f'<img src="{thumb}" alt="{name}">' if thumb else '<div class="noimg"></div>'
@@ -130,7 +135,7 @@ def render_html(rows: list[dict], header: dict | None = None) -> str:
     data = data.replace("</", "<\\/")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>ArtiFact scan report</title>
+<title>{html.escape(heading)}</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}}
 main{{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:1rem}}
@@ -139,9 +144,9 @@ img,.noimg{{width:100%;aspect-ratio:1;object-fit:cover;border-radius:4px;backgro
 .badge{{padding:0 .4rem;border-radius:4px;color:#fff;background:#777}}
 .ai .badge{{background:#b3261e}} .human .badge{{background:#1b6e3a}}
 .uncertain .badge{{background:#a76b00}} .failed .badge{{background:#444}}
-.error{{color:#b3261e}} .evidence{{font-size:.85em;color:#444}}
+.error{{color:#b3261e}} .evidence{{font-size:.85em;color:#444}} .decision{{font-weight:600}}
 </style></head><body>
-<h1>ArtiFact scan report</h1>{_header_html(header)}<p>{len(rows)} files — {html.escape(summary)}</p>
+<h1>{html.escape(heading)}</h1>{_header_html(header)}<p>{len(rows)} files — {html.escape(summary)}</p>
 <main>{"".join(cards)}</main>
 {_DATA_MARKER}{data}</script>
 </body></html>

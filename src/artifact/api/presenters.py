@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from artifact.api.schemas import AnalysisPublic, ArtworkPublic, CutPoints, DecisionPublic, ModelRef
+from artifact.api.schemas import (
+    AnalysisPublic,
+    ArtworkPublic,
+    ArtworkRef,
+    CutPoints,
+    DecisionPublic,
+    ModelRef,
+)
 from artifact.storage.tables import Analysis, Artwork, JurorDecision
 
 
-def analysis_public(row: Analysis) -> AnalysisPublic:
+def analysis_public(
+    row: Analysis, owner: str | None = None, artwork: Artwork | None = None
+) -> AnalysisPublic:
     band = cuts = None
     if row.uncertain_low is not None and row.uncertain_high is not None:
         band = (row.uncertain_low, row.uncertain_high)
@@ -30,6 +39,8 @@ def analysis_public(row: Analysis) -> AnalysisPublic:
         processing_ms=row.processing_ms,
         evidence=row.evidence,
         image_url=f"/v1/analyses/{row.id}/image",
+        owner=owner,
+        artwork=ArtworkRef(id=artwork.id, title=artwork.title, artist=artwork.artist) if artwork else None,
     )
 
 

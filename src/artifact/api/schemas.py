@@ -96,6 +96,12 @@ class CutPoints(BaseModel):
     ai: float
 
 
+class ArtworkRef(BaseModel):
+    id: int
+    title: str
+    artist: str
+
+
 class AnalysisPublic(BaseModel):
     id: int
     created_at: datetime
@@ -119,6 +125,8 @@ class AnalysisPublic(BaseModel):
     processing_ms: float
     evidence: list[Evidence]
     image_url: str
+    owner: str | None = Field(None, description="who uploaded it (in lists)")
+    artwork: ArtworkRef | None = Field(None, description="the gallery artwork it was uploaded as")
 
 
 class AnalysesPublic(BaseModel):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql as postgresql_dialect
@@ -89,12 +90,30 @@ def get_analysis(session: Session, *, user: User, analysis_id: int) -> Analysis 
     return session.scalar(visible(select(Analysis).where(Analysis.id == analysis_id), Analysis, user))
 
 
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Which analyses a history page or export shows: ``since``/``until`` are whole days (UTC,
+    both included); ``owner`` a username (an admin's filter: others only ever see their own)."""
+
+    verdict: str | None = None
+    since: date | None = None
+    until: date | None = None
+    owner: str | None = None
+
+
 def list_analyses(
-    session: Session, *, user: User, offset: int, limit: int, verdict: str | None = None
+    session: Session, *, user: User, offset: int, limit: int, only: HistoryFilter = HistoryFilter()
 ) -> tuple[list[Analysis], int]:
     query = visible(select(Analysis), Analysis, user)
-    if verdict:
-        query = query.where(Analysis.verdict == verdict)
+    if only.verdict:
+        query = query.where(Analysis.verdict == only.verdict)
+    if only.since:
+        query = query.where(Analysis.created_at >= datetime.combine(only.since, time(), UTC))
+    if only.until:
+        day_after = datetime.combine(only.until + timedelta(days=1), time(), UTC)
+        query = query.where(Analysis.created_at < day_after)
+    if only.owner:
+        query = query.join(User, User.id == Analysis.user_id).where(User.username == only.owner)
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(Analysis.created_at.desc(), Analysis.id.desc()).offset(offset).limit(limit)
@@ -164,6 +183,14 @@ def usernames(session: Session, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
     return dict(session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
+
+
+def artworks_of(session: Session, analysis_ids: list[int]) -> dict[int, Artwork]:
+    """The gallery artwork of each analysis that was uploaded as one."""
+    if not analysis_ids:
+        return {}
+    rows = session.scalars(select(Artwork).where(Artwork.analysis_id.in_(analysis_ids)))
+    return {row.analysis_id: row for row in rows}
 
 
 def analysis_by_idempotency_key(session: Session, *, user: User, key: str) -> Analysis | None:

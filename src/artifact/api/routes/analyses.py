@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, File, Header, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
@@ -138,18 +139,51 @@ def analyze_batch(
     return BatchPublic(data=items, count=len(items), failed=failed)
 
 
+def history_filter(
+    verdict: VerdictFilter | None = None,
+    since: Annotated[date | None, Query(description="from this day (UTC), included")] = None,
+    until: Annotated[date | None, Query(description="to this day (UTC), included")] = None,
+    owner: Annotated[str | None, Query(max_length=64, description="an uploader's username (admins)")] = None,
+) -> crud.HistoryFilter:
+    if since and until and since > until:
+        raise UnprocessableEntity(f"the history from {since} until {until} is empty: swap the days")
+    return crud.HistoryFilter(verdict=verdict, since=since, until=until, owner=owner)
+
+
+HistoryFilterDep = Annotated[crud.HistoryFilter, Depends(history_filter)]
+# One export holds at most this many analyses (a competition's records, not a data dump).
+EXPORT_LIMIT = 10_000
+
+
 @router.get("/analyses", response_model=AnalysesPublic)
 def list_analyses(
-    user: CurrentUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    offset: Offset = 0,
-    limit: Limit = 50,
-    verdict: VerdictFilter | None = None,
+    user: CurrentUser, session: SessionDep, only: HistoryFilterDep, offset: Offset = 0, limit: Limit = 50
 ) -> AnalysesPublic:
-    """The caller's analyses, newest first (an admin sees everyone's)."""
-    rows, count = crud.list_analyses(session, user=user, offset=offset, limit=limit, verdict=verdict)
-    return AnalysesPublic(data=[analysis_public(r) for r in rows], count=count)
+    """The caller's analyses, newest first (an admin sees everyone's, with who uploaded each),
+    filtered by verdict, days and (admins) owner."""
+    rows, count = crud.list_analyses(session, user=user, offset=offset, limit=limit, only=only)
+    return AnalysesPublic(data=with_context(session, rows), count=count)
+
+
+@router.get("/analyses/export.csv", response_class=Response)
+def export_analyses(user: CurrentUser, session: SessionDep, only: HistoryFilterDep) -> Response:
+    """The history (with the same filters) as CSV: one row per analysis, newest first, with the
+    file, owner, artwork, verdict, P(AI), evidence and model."""
+    from artifact.api.exports import history_csv
+
+    rows, _ = crud.list_analyses(session, user=user, offset=0, limit=EXPORT_LIMIT, only=only)
+    return Response(
+        history_csv(with_context(session, rows)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="artifact-history.csv"'},
+    )
+
+
+def with_context(session, rows) -> list[AnalysisPublic]:
+    """Analyses with their uploader's name and, for gallery uploads, their artwork."""
+    names = crud.usernames(session, {row.user_id for row in rows})
+    works = crud.artworks_of(session, [row.id for row in rows])
+    return [analysis_public(row, names.get(row.user_id, "(deleted)"), works.get(row.id)) for row in rows]
 
 
 @router.get("/analyses/{analysis_id}", response_model=AnalysisPublic)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile
+from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +38,8 @@ from artifact.storage.tables import Artwork, JurorDecision
 router = APIRouter(prefix="/v1/artworks", tags=["artworks"])
 # One export holds at most this many artworks (a competition's entries, not a data dump).
 EXPORT_LIMIT = 10_000
+# An HTML report inlines every thumbnail: a jury's shortlist, not the whole archive.
+REPORT_LIMIT = 500
 
 
 @router.post("", response_model=ArtworkPublic, status_code=201)
@@ -127,6 +130,63 @@ def export_artworks(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="artifact-gallery.csv"'},
     )
+
+
+@router.get("/report.html", response_class=HTMLResponse)
+def gallery_report(
+    user: CurrentUser,
+    session: SessionDep,
+    store: StoreDep,
+    predictor: PredictorDep,
+    verdict: VerdictFilter | None = None,
+    decision: DecisionFilter | None = None,
+) -> HTMLResponse:
+    """The gallery (newest first, at most ``REPORT_LIMIT`` artworks) as one self-contained HTML
+    page in the scan report's look: thumbnail, title, artist, verdict, P(AI), evidence and the
+    juror's decision, headed by the model and its cut points."""
+    rows, _ = crud.list_artworks(
+        session, user=user, offset=0, limit=REPORT_LIMIT, verdict=verdict, decision=decision
+    )
+    return _report(with_decisions(session, rows), store, predictor, "ArtiFact gallery report")
+
+
+@router.get("/{artwork_id}/report.html", response_class=HTMLResponse)
+def artwork_report(
+    artwork_id: RowId, user: CurrentUser, session: SessionDep, store: StoreDep, predictor: PredictorDep
+) -> HTMLResponse:
+    """One artwork's record as a self-contained HTML page (for the competition's files)."""
+    found = crud.get_artwork(session, user=user, artwork_id=artwork_id)
+    if found is None:
+        raise NotFound("no such artwork")
+    work = with_decisions(session, [found])[0]
+    return _report([work], store, predictor, f"ArtiFact record: {work.title}")
+
+
+def _report(works: list[ArtworkPublic], store, predictor, title: str) -> HTMLResponse:
+    import io
+    from datetime import UTC, datetime
+
+    from artifact.reports import render_html, thumbnail_data_uri
+
+    rows = []
+    for work in works:
+        analysis, decision = work.analysis, work.decision
+        rows.append({
+            "path": f"{work.title} — {work.artist}", "name": f"{work.title} — {work.artist}",
+            "verdict": analysis.verdict, "prob_ai": analysis.prob_ai,
+            "evidence": [e.model_dump() for e in analysis.evidence],
+            "thumbnail": thumbnail_data_uri(io.BytesIO(store.read(analysis.image_sha256))),
+            "decision": (f"juror: {decision.decision.replace('_', ' ')} ({decision.decided_by}, "
+                         f"{decision.decided_at:%Y-%m-%d}){': ' + decision.note if decision.note else ''}")
+            if decision else "",
+        })  # fmt: skip
+    rule = predictor.card.rule
+    header = {"model": predictor.card.name, "sha256": predictor.card.sha256,
+              "cut_points": {"human": rule.human_cut, "ai": rule.ai_cut},
+              "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}  # fmt: skip
+    # A file for the competition's records (downloaded, not shown under the API's CSP).
+    disposition = {"Content-Disposition": 'attachment; filename="artifact-report.html"'}
+    return HTMLResponse(render_html(rows, header, heading=title), headers=disposition)
 
 
 @router.get("/{artwork_id}", response_model=ArtworkPublic)

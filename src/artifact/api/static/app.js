@@ -84,10 +84,17 @@ function show(view) {
   if (view === "account") loadAccount();
 }
 
+let isAdmin = false;
+
 function signIn(newToken) {
   token = newToken;
   sessionStorage.setItem("artifact-token", token);
   $("#nav").hidden = false;
+  // An admin's history holds everyone's analyses: offer the owner filter and show owners.
+  api("/v1/auth/me").then((response) => response.json()).then((me) => {
+    isAdmin = me.role === "admin";
+    $("#history-owner-label").hidden = !isAdmin;
+  }).catch(() => {});
   // A link to one analysis opens it once signed in; otherwise the start page.
   if (/^#analysis-\d+$/.test(location.hash)) openAnalysisFromUrl();
   else show("analyse");
@@ -330,16 +337,30 @@ function decisionForm(artwork) {
   return form;
 }
 
-async function exportGallery() {
+// Fetched with the credentials, then handed to the browser as a download.
+async function download(path, filename, what) {
   try {
-    const blob = await (await api(`/v1/artworks/export.csv?${galleryQuery()}`)).blob();
+    const blob = await (await api(path)).blob();
     const link = document.createElement("a");
     link.href = URL.createObjectURL(blob);
-    link.download = "artifact-gallery.csv";
+    link.download = filename;
     document.body.append(link);
     link.click();
     link.remove();
-  } catch (error) { showMessage(`Could not export the gallery: ${error.message}`); }
+  } catch (error) { showMessage(`Could not export ${what}: ${error.message}`); }
+}
+
+const exportGallery = () => download(`/v1/artworks/export.csv?${galleryQuery()}`, "artifact-gallery.csv", "the gallery");
+const reportGallery = () => download(`/v1/artworks/report.html?${galleryQuery()}`, "artifact-gallery.html", "the gallery");
+const exportHistory = () => download(`/v1/analyses/export.csv?${historyQuery()}`, "artifact-history.csv", "the history");
+
+function historyQuery() {
+  const query = new URLSearchParams();
+  if ($("#history-filter").value) query.set("verdict", $("#history-filter").value);
+  if ($("#history-since").value) query.set("since", $("#history-since").value);
+  if ($("#history-until").value) query.set("until", $("#history-until").value);
+  if ($("#history-owner").value.trim()) query.set("owner", $("#history-owner").value.trim());
+  return query;
 }
 
 async function deleteArtwork(artwork) {
@@ -357,8 +378,9 @@ let historyOffset = 0;
 
 async function loadHistory() {
   const signal = newestOnly("history");
-  const query = new URLSearchParams({ limit: String(HISTORY_PAGE), offset: String(historyOffset) });
-  if ($("#history-filter").value) query.set("verdict", $("#history-filter").value);
+  const query = historyQuery();
+  query.set("limit", String(HISTORY_PAGE));
+  query.set("offset", String(historyOffset));
   try {
     const page = await (await api(`/v1/analyses?${query}`, { signal })).json();
     if (signal.aborted) return;
@@ -375,11 +397,13 @@ async function loadHistory() {
       imageUrl(analysis.image_url).then((url) => { image.src = url; }).catch(() => {});
       const link = document.createElement("a");
       link.href = `#analysis-${analysis.id}`;
-      link.textContent = analysis.filename || "(unnamed)";
+      link.textContent = analysis.artwork ? `“${analysis.artwork.title}” by ${analysis.artwork.artist}`
+        : (analysis.filename || "(unnamed)");
       const words = document.createElement("span");
       const when = new Date(analysis.created_at).toLocaleString();
       words.textContent = ` — ${VERDICT_WORDS[analysis.verdict] || analysis.label}` +
-        (analysis.prob_ai !== null ? ` (P(AI) ${analysis.prob_ai.toFixed(2)})` : "") + ` · ${when}`;
+        (analysis.prob_ai !== null ? ` (P(AI) ${analysis.prob_ai.toFixed(2)})` : "") + ` · ${when}` +
+        (isAdmin ? ` · ${analysis.owner}` : "");
       item.append(image, link, words);
       list.append(item);
     }
@@ -476,6 +500,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#history-older").onclick = () => { historyOffset += HISTORY_PAGE; loadHistory(); };
   window.addEventListener("hashchange", openAnalysisFromUrl);
   $("#export-gallery").onclick = exportGallery;
+  $("#report-gallery").onclick = reportGallery;
+  $("#export-history").onclick = exportHistory;
+  for (const id of ["#history-since", "#history-until", "#history-owner"]) {
+    $(id).onchange = () => { historyOffset = 0; loadHistory(); };
+  }
 
   $("#job-form").onsubmit = async (event) => {
     event.preventDefault();
