@@ -185,3 +185,43 @@ def test_commands_are_quiet_by_default(tmp_path):
     loud = subprocess.run([sys.executable, "-m", "artifact", "-v", "users", "list", "--data-dir", str(tmp_path / "b")],
                           capture_output=True, text=True, check=True)  # fmt: skip
     assert "alembic" in loud.stdout + loud.stderr
+
+
+def test_native_banners_stay_out_of_normal_output_but_errors_do_not(artbench_run, image_folder):
+    """TensorFlow 2.21 and LiteRT write absl/oneDNN/XNNPACK notices to fd 2 whatever
+    TF_CPP_MIN_LOG_LEVEL says; a user saw them on every predict and train."""
+    import subprocess
+    import sys
+
+    image = str(next(p for p in image_folder.rglob("*") if p.is_file()))
+    predict = [sys.executable, "-m", "artifact", "predict", image, "--model", str(artbench_run)]
+    quiet = subprocess.run(predict, capture_output=True, text=True, check=True)
+    assert "XNNPACK" not in quiet.stderr and "absl" not in quiet.stderr, quiet.stderr
+    loud = subprocess.run([*predict[:3], "-v", *predict[3:]], capture_output=True, text=True, check=True)
+    assert "XNNPACK delegate" in loud.stderr
+    # A TensorFlow command: imported once, without its banners.
+    evaluate = subprocess.run(
+        [sys.executable, "-m", "artifact", "evaluate", "--model", str(artbench_run), "--data", "/nonexistent"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert evaluate.returncode != 0 and "oneDNN" not in evaluate.stderr and "absl" not in evaluate.stderr
+    assert "/nonexistent" in evaluate.stdout + evaluate.stderr  # the real error still shows
+
+
+def test_the_banner_filter_replays_everything_else():
+    import os
+
+    from artifact.native_logs import without_native_banners
+
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write_end, 2)
+    try:
+        with without_native_banners():
+            os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nreal trouble\n")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write_end)
+    with os.fdopen(read_end) as replayed:
+        assert replayed.read() == "real trouble\n"

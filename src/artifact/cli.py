@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from artifact.inference.decision import DEFAULT_MAX_FALSE_AI, DEFAULT_MAX_MISSED_AI
+from artifact.native_logs import VERBOSE_ENV, import_tensorflow_quietly
 
 # TensorFlow's C++ start-up chatter hides our own output; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -45,13 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    else:
         # Their start-up chatter (plugins, migrations, tracing) says nothing a user acts on.
         for noisy in ("alembic", "absl", "tensorflow"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
+    if args.handler in (cmd_train, cmd_evaluate, cmd_calibrate, cmd_export):
+        import_tensorflow_quietly()
     from artifact.errors import UserFacingError
 
     try:
@@ -68,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "by AI, how sure that is, and why.",
         formatter_class=_HelpWithDefaults,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging, and TensorFlow's and LiteRT's notices"
+    )
     parser.add_argument("--version", action="version", version=_version_text())
     commands = parser.add_subparsers(title="commands")
 

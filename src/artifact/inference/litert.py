@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from artifact.native_logs import without_native_banners
+
 
 class LiteRTModel:
     """Runs a ``.tflite`` classifier on float32 batches of shape (n, side, side, 3).
@@ -23,8 +25,9 @@ class LiteRTModel:
         self.path = Path(path)
         if num_threads is None:
             num_threads = min(4, os.cpu_count() or 1)
-        self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-        self._interpreter.allocate_tensors()
+        with without_native_banners():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
         self._batch = int(self._input["shape"][0])
