@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import keras
@@ -102,6 +103,29 @@ def test_weights_argument_is_checked():
         resolve_weights("/no/such/weights.h5")
 
 
+def test_a_known_weights_file_with_the_wrong_hash_is_refused_and_hashes_are_recorded(tmp_path):
+    from artifact.training.backbones import KNOWN_WEIGHTS, weights_identity
+
+    impostor = _write(tmp_path / "mobilenet_2_5_224_tf_no_top.h5", b"half a download")
+    assert impostor.name in KNOWN_WEIGHTS
+    with pytest.raises(BackboneWeightsError, match="truncated or altered copy"):
+        resolve_weights(str(impostor))
+    own = _write(tmp_path / "my-own.weights.h5", b"someone's fine-tuned weights")
+    digest = hashlib.sha256(b"someone's fine-tuned weights").hexdigest()
+    assert weights_identity(str(own)) == {"source": "file", "file": "my-own.weights.h5", "sha256": digest}
+    assert weights_identity("imagenet") == {"source": "imagenet", "file": None, "sha256": None}
+
+
+# Feature checksums of each shared file on a fixed input (rng 0, 2 images of 96 px): mean, std
+# and sum of |x| of the cut activation. A wrong file, a wrong layer or folded BatchNorm run in
+# training mode moves them far more than numerical noise (rtol 1e-3).
+FEATURE_CHECKSUMS = {
+    "mobilenet_v1_0.25": (0.64975, 1.14009, 2994.06),
+    "mobilenet_v2_0.35": (0.14510, 3.44508, 2828.06),
+    "mobilenet_v2_1.0": (0.15882, 1.93715, 4393.60),
+}
+
+
 SHARED_FILES = {
     "mobilenet_v2_1.0": "mobilenet_v2_1.0_224_no_top_from_coral_quant_tflite.weights.h5",
     "mobilenet_v2_0.35": "mobilenet_v2_0.35_224_no_top_from_teachable_machine.weights.h5",
@@ -121,6 +145,8 @@ def test_each_shared_weights_file_loads_and_gives_informative_features(architect
     loaded = np.asarray(backbone.features(x)[0])
     assert np.isfinite(loaded).all() and loaded.std() > 0
     assert not np.allclose(loaded, np.asarray(random.features(x)[0]))
+    checksum = (loaded.mean(), loaded.std(), np.abs(loaded).sum())
+    np.testing.assert_allclose(checksum, FEATURE_CHECKSUMS[architecture], rtol=1e-3)
 
 
 def _write(path: Path, data: bytes) -> Path:

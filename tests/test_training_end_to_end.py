@@ -296,6 +296,12 @@ def test_backbone_run_with_leave_one_source_out_reports_every_source(tmp_path):
             "--leave-one-source-out", "--loso-min-images", "10", "--robustness-limit", "0",
             "--batch-size", "16", "--source-weighting", "--keep-features"]  # fmt: skip
     assert main(args) == 0
+    from artifact.training.backbones import KNOWN_WEIGHTS
+
+    # What the run started from, by hash, in its config and its card.
+    recorded = json.loads((out / "config.json").read_text())["backbone_weights"]
+    assert recorded == {"source": "file", "file": weights.name, "sha256": KNOWN_WEIGHTS[weights.name]}
+    assert json.loads((out / "model.json").read_text())["training"]["backbone_weights_file"] == recorded
     table = json.loads((out / "leave_one_source_out.json").read_text())
     assert set(table["sources"]) == {"wiki", "anime", "photos", "sd", "flux"}
     for source, entry in table["sources"].items():

@@ -42,10 +42,13 @@ err_console = Console(stderr=True)
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from artifact.api.request_context import install_request_logging
+
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
+        format="%(levelname)s %(name)s [%(request_id)s]: %(message)s",
     )
+    install_request_logging()  # every record gets its request id ("-" outside a request)
     if args.verbose:
         os.environ[VERBOSE_ENV] = "1"
     else:

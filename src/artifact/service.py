@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
@@ -52,6 +52,7 @@ def analyse_image(
     memory_budget: MemoryBudget | None = None,
     claim: Callable[[Session, Analysis], None] | None = None,
     idempotency_key: str | None = None,
+    observe_stage: Callable[[str, float], None] | None = None,
 ) -> tuple[Analysis, Artwork | None]:
     """Run the whole path for one upload; raises ``ImageDecodeError`` before writing anything.
 
@@ -59,7 +60,9 @@ def analyse_image(
     (from the header's pixel count) so concurrent large images never add up past it.
     ``claim`` runs inside the transaction that records the analysis: a batch job marks its
     file done there, or raises to drop the analysis when another attempt already recorded it.
+    ``observe_stage(stage, seconds)`` hears how long each stage took (the service's metrics).
     """
+    stage = _StageClock(observe_stage)
     started = time.perf_counter()
     reserve = (
         memory_budget.reserve(estimate_analysis_bytes(*declared_image(data)))
@@ -67,16 +70,20 @@ def analyse_image(
         else nullcontext()
     )
     with reserve:
-        decoded = decode_upload(data, limits)  # the only decode of this upload
-        prediction = predictor.predict_images([decoded.image], [hashlib.sha256(data).hexdigest()])[0]
-        evidence = collect_evidence(data, c2pa_trust_anchors, image=decoded.image)
+        with stage("decode"):
+            decoded = decode_upload(data, limits)  # the only decode of this upload
+        with stage("model"):
+            prediction = predictor.predict_images([decoded.image], [hashlib.sha256(data).hexdigest()])[0]
+        with stage("provenance"):
+            evidence = collect_evidence(data, c2pa_trust_anchors, image=decoded.image)
         fmt = decoded.format
         del decoded  # the pixels are not needed past this point
     decision = apply_policy(prediction.verdict, evidence)
     elapsed_ms = (time.perf_counter() - started) * 1000  # decode + model + provenance
-    sha256, created = store.put(data)
+    with stage("store"):
+        sha256, created = store.put(data)
     try:
-        with sessions.begin() as session:
+        with stage("commit"), sessions.begin() as session:
             lock_digest(session, sha256)
             crud.record_image(
                 session, sha256=sha256, fmt=fmt, size=len(data),
@@ -102,6 +109,8 @@ def analyse_image(
                 )
                 session.add(work)
                 session.flush()
+        log.info("analysed %r: %s (P(AI) %s) in %.0f ms", filename, analysis.verdict or analysis.label,
+                 "-" if analysis.prob_ai is None else f"{analysis.prob_ai:.3f}", elapsed_ms)  # fmt: skip
         return analysis, work
     except BaseException as exc:
         # After a lock timeout the clean-up would wait as long again: the sweep takes the file.
@@ -133,6 +142,20 @@ def _analysis_row(
         evidence=[e.to_dict() for e in evidence],
         processing_ms=round(elapsed_ms, 2),
     )
+
+
+class _StageClock:
+    """``with stage("model"): ...`` times the block and reports it (when it succeeded)."""
+
+    def __init__(self, observe: Callable[[str, float], None] | None):
+        self.observe = observe
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        if self.observe is not None:
+            self.observe(name, time.perf_counter() - started)
 
 
 def lock_digest(session: Session, sha256: str) -> None:

@@ -21,6 +21,7 @@ from artifact.api.auth_gate import AuthenticateUploads
 from artifact.api.errors import install_error_handlers
 from artifact.api.metrics import MetricsMiddleware, ServiceMetrics
 from artifact.api.rate_limit import RateLimiter
+from artifact.api.request_context import RequestIdMiddleware, install_request_logging
 from artifact.api.routes import analyses, api_keys, artworks, auth, jobs, system
 from artifact.api.security_headers import SecurityHeaders
 from artifact.api.uploads import MULTIPART_OVERHEAD, BodyLimit, BodySizeLimit
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> FastAPI:
     settings = settings or get_settings()
+    install_request_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -132,6 +134,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request has its id
     return app
 
 

@@ -26,6 +26,15 @@ class ServiceMetrics:
         self.analyses = Counter(
             "artifact_analyses_total", "Images analysed", ["verdict"], registry=self.registry
         )
+        # Where an analysis spends its time: decode, model, provenance, store, commit.
+        self.stages = Histogram(
+            "artifact_analysis_stage_seconds", "Time per stage of one analysis", ["stage"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )  # fmt: skip
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        self.stages.labels(stage).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,6 +17,7 @@ The taps pool early blocks because generation traces are low-level texture, whic
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,18 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
+# Weights files we know by name (those in ../shared/weights), by their sha256: a file of one of
+# these names with another hash is a truncated copy or another model, and would train silently
+# on wrong features. Unknown names are accepted and their hash recorded.
+KNOWN_WEIGHTS: dict[str, str] = {
+    "mobilenet_2_5_224_tf_no_top.h5": "dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf",
+    "mobilenet_v2_0.35_224_no_top_from_teachable_machine.weights.h5":
+        "04af0032331eca800a501cbd14b1861ef1d07bfa5728325084bbe295e7ffaecb",
+    "mobilenet_v2_1.0_224_no_top_from_coral_quant_tflite.weights.h5":
+        "0c307d1bb5e7222e0fd2cfe2ad6c38bb67e183d4b6f60f69f5a1b6f66272f73e",
+}  # fmt: skip
+
+
 class BackboneWeightsError(UserFacingError, ValueError):
     """The backbone weights argument names no file and is not ``imagenet`` or ``none``."""
 
@@ -85,7 +98,31 @@ def resolve_weights(weights: str | None) -> str | None:
         raise BackboneWeightsError(
             f"backbone weights file not found: {path} (use imagenet, none or a .h5 weights file)"
         )
+    digest = weights_sha256(path)
+    expected = KNOWN_WEIGHTS.get(path.name)
+    if expected is not None and digest != expected:
+        raise BackboneWeightsError(
+            f"{path} is not the weights file of that name (sha256 {digest[:12]}…, expected "
+            f"{expected[:12]}…): a truncated or altered copy; fetch it again"
+        )
     return str(path)
+
+
+def weights_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_identity(weights: str | None) -> dict[str, str | None]:
+    """What the run started from, for ``config.json`` and the card: a file's name and sha256,
+    or ``imagenet`` (Keras' own download) / ``none``."""
+    resolved = resolve_weights(weights)
+    if resolved is None or resolved == "imagenet":
+        return {"source": resolved or "none", "file": None, "sha256": None}
+    return {"source": "file", "file": Path(resolved).name, "sha256": weights_sha256(resolved)}
 
 
 def require_pretrained_weights(weights: str | None) -> None:

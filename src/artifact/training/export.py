@@ -211,6 +211,7 @@ def build_card(run, described, metrics, preprocess, quantize, verification, tfli
             **config,
             "data": [Path(p).name for p in config.get("data", [])],
             "dataset": _portable_dataset(described["dataset"]),
+            "backbone_weights_file": described.get("backbone_weights"),  # name and sha256, or None
         },  # fmt: skip
         "export": {
             "format": "tflite",

@@ -228,7 +228,7 @@ def _describe(config: TrainConfig, data: LabelledData, splits: Splits, skipped) 
     def counts(samples: list[Sample]) -> dict[str, int]:
         return dict(sorted(Counter(s.generator or s.label for s in samples).items()))
 
-    return {
+    described = {
         "config": config.model_dump(mode="json"),
         "class_names": splits.class_names,
         "dataset": {
@@ -244,6 +244,11 @@ def _describe(config: TrainConfig, data: LabelledData, splits: Splits, skipped) 
             "test_by_collection": source_counts(splits.test),
         },
     }
+    if config.uses_backbone:
+        from artifact.training.backbones import weights_identity
+
+        described["backbone_weights"] = weights_identity(config.backbone_weights)
+    return described
 
 
 def _write_skipped(run: RunDir, skipped: list[tuple[str, str]]) -> None:

@@ -49,7 +49,7 @@ def run_analysis(
         data, filename=filename, user_id=user.id, predictor=predictor,
         sessions=request.app.state.writer_sessions, store=store, limits=limits_of(settings), artwork=artwork,
         c2pa_trust_anchors=settings.c2pa_trust_anchors_pem(), memory_budget=request.app.state.memory_budget,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, observe_stage=request.app.state.metrics.observe_stage,
     )  # fmt: skip
     request.app.state.metrics.analyses.labels(analysis.verdict or analysis.label).inc()
     return analysis, work
