@@ -1,10 +1,8 @@
-# The bundled model's training recipe, shared by bundle_default_model.sh and seed_spread.sh.
+# The bundled model's training command, shared by bundle_default_model.sh and seed_spread.sh.
+# The settings are the recipe file src/artifact/training/recipes/default.toml; here only what is
+# this machine's: the data and the weights file.
 # shellcheck shell=bash
 data=${DATA:-../shared/data}
 wide=${WIDE:-$HOME/artifact-data/wide}
 weights=${WEIGHTS:-../shared/weights/mobilenet_v2_1.0_224_no_top_from_coral_quant_tflite.weights.h5}
-RECIPE=(--data "$data/art-dev" --data "$wide"
-  --architecture mobilenet_v2_1.0 --backbone-weights "$weights"
-  --balance source --max-per-source 1500 --source-weighting --augment wide --feature-views 2
-  --canonical-size 320 --image-size 224 --crop-mode five
-  --epochs 15 --fine-tune-epochs 3 --processing aligned --false-ai-scope worst_source)
+RECIPE=(--recipe default --data "$data/art-dev" --data "$wide" --backbone-weights "$weights")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from artifact.data.augment import AugmentPreset
 from artifact.data.layouts import Layout
@@ -12,15 +12,22 @@ from artifact.data.processing import ProcessingChain
 from artifact.data.tasks import Task
 from artifact.inference.decision import DEFAULT_MAX_FALSE_AI, DEFAULT_MAX_MISSED_AI, FalseAiScope
 from artifact.inference.preprocess import PreprocessConfig
-from artifact.training.models import Architecture, Stem
-
-BackboneName = Literal["mobilenet_v2_1.0", "mobilenet_v2_0.35", "mobilenet_v1_0.25"]
+from artifact.training.architectures import (
+    ARCHITECTURES,
+    DEFAULT_ARCHITECTURE,
+    ArchitectureName,
+    Stem,
+    default_preprocess,
+    is_backbone,
+)
 
 Balance = Literal["undersample", "source", "class_weights", "none"]
 
 
 class TrainConfig(BaseModel):
-    """Training settings. The defaults are the best we measured on ``art-dev`` (README)."""
+    """Training settings: the one source of their defaults (``artifact train``'s options are
+    derived from these fields). ``preprocess`` defaults to the architecture's own image sizes
+    (:mod:`artifact.training.architectures`)."""
 
     data: list[str] = Field(description="one or more datasets, read as one and split together")
     layout: Layout | None = None
@@ -31,7 +38,7 @@ class TrainConfig(BaseModel):
     balance: Balance = "undersample"
     test_fraction: float = Field(0.2, gt=0, lt=1)
     val_fraction: float = Field(0.15, gt=0, lt=1)
-    architecture: Architecture | BackboneName = "small_cnn"
+    architecture: ArchitectureName = DEFAULT_ARCHITECTURE
     backbone_weights: str = Field(
         "imagenet", description="imagenet (Keras download), none, or a weights file"
     )
@@ -52,7 +59,7 @@ class TrainConfig(BaseModel):
     patience: int = Field(4, ge=1)
     augment: AugmentPreset = "realistic"
     crops_per_image: int = Field(1, ge=1, le=64, description="random crops of each image per epoch")
-    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    preprocess: PreprocessConfig = Field(description="image sizes (default: the architecture's)")
     processing: ProcessingChain | None = Field(
         default_factory=ProcessingChain,
         description="the processing history every training image draws (None: files as they are)",
@@ -86,6 +93,15 @@ class TrainConfig(BaseModel):
         100, ge=0, description="validation images per class in the invariance audit (0: none)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _architecture_sizes(cls, values: object) -> object:
+        if isinstance(values, dict) and values.get("preprocess") is None:
+            architecture = values.get("architecture", DEFAULT_ARCHITECTURE)
+            if isinstance(architecture, str) and architecture in ARCHITECTURES:
+                values = {**values, "preprocess": default_preprocess(architecture)}
+        return values
+
     @field_validator("data", mode="before")
     @classmethod
     def _one_or_more(cls, value: object) -> object:
@@ -93,4 +109,4 @@ class TrainConfig(BaseModel):
 
     @property
     def uses_backbone(self) -> bool:
-        return self.architecture not in ("small_cnn", "residual_cnn")
+        return is_backbone(self.architecture)

@@ -30,9 +30,10 @@ from artifact.data.canonical import canonicalize_files
 from artifact.data.layouts import DatasetError, Layout, load_dataset
 from artifact.data.samples import HUMAN, Sample, read_samples, source_of
 from artifact.data.tasks import usable_samples
-from artifact.inference.decision import DEFAULT_MAX_MISSED_AI, DecisionRule, verdict_mix
+from artifact.inference.decision import DecisionRule, verdict_mix
 from artifact.inference.preprocess import PreprocessConfig, canonicalize
 from artifact.training.calibration import expected_calibration_error, fit_decision_rule
+from artifact.training.config import TrainConfig
 from artifact.training.invariance import invariance_audit
 from artifact.training.keras_predict import predict_probabilities
 from artifact.training.plots import plot_confusion_matrix, plot_roc, plot_training_curves
@@ -61,9 +62,10 @@ def evaluate_run(
     """
     run = RunDir(Path(run_dir))
     described = run.read_config()
-    config = described["config"]
-    task, class_names = config["task"], described["class_names"]
-    preprocess = PreprocessConfig(**config["preprocess"])
+    # Read back through TrainConfig: a setting an older run lacks gets today's default from it.
+    config = TrainConfig.model_validate(described["config"])
+    task, class_names = config.task, described["class_names"]
+    preprocess = config.preprocess
     model = keras.saving.load_model(run.keras_model, compile=False)
     test_samples, source, report_dir = _evaluation_samples(run, described, data, layout)
     test_samples, _ = usable_samples(task, test_samples, class_names)
@@ -142,7 +144,7 @@ def evaluate_run(
     correct = y_pred == y_true
     metrics["per_generator"] = _group_errors(test_samples, correct, lambda s: s.generator or s.label)
     metrics["per_style"] = _group_errors(test_samples, correct, lambda s: s.style or "unknown")
-    limit = config.get("robustness_limit", 1000) if robustness_limit is None else robustness_limit
+    limit = config.robustness_limit if robustness_limit is None else robustness_limit
     metrics["robustness"] = _robustness(
         model,
         test_samples,
@@ -153,11 +155,11 @@ def evaluate_run(
         limit,
         baseline=metrics["accuracy"],
     )
-    per_class = config.get("invariance_per_class", 100)
+    per_class = config.invariance_per_class
     if rule is not None and per_class and run.split("val").is_file():
         val, _ = usable_samples(task, read_samples(run.split("val")), class_names)
         metrics["invariance"] = invariance_audit(
-            _keras_scorer(model, preprocess), val, rule, per_class=per_class, seed=config.get("seed", 0)
+            _keras_scorer(model, preprocess), val, rule, per_class=per_class, seed=config.seed
         )
     metrics["training_curves"] = plot_training_curves(run.history, report_dir / "training_curves.png")
     _write_predictions(
@@ -223,7 +225,9 @@ def _evaluation_samples(
     return dataset.samples, f"all of {dataset.root}", report_dir
 
 
-def _fit_rule_on_validation(run, model, preprocess, task, class_names, config: dict) -> DecisionRule | None:
+def _fit_rule_on_validation(
+    run, model, preprocess, task, class_names, config: TrainConfig
+) -> DecisionRule | None:
     """The decision rule fitted on the run's validation split (None: not a human-vs-AI task)."""
     if class_names[0] != HUMAN or not run.split("val").is_file():
         return None
@@ -236,10 +240,10 @@ def _fit_rule_on_validation(run, model, preprocess, task, class_names, config: d
     rule, _ = fit_decision_rule(
         is_ai,
         1.0 - probs[:, 0],
-        max_false_ai=config.get("max_false_ai"),
-        max_missed_ai=config.get("max_missed_ai", DEFAULT_MAX_MISSED_AI),
+        max_false_ai=config.max_false_ai,
+        max_missed_ai=config.max_missed_ai,
         sources=[source_of(val[i]) for i in canonical.kept],
-        false_ai_scope=config.get("false_ai_scope", "pooled"),
+        false_ai_scope=config.false_ai_scope,
     )
     return rule
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Literal
 
 import keras
 import numpy as np
 from keras import layers
 
-Architecture = Literal["small_cnn", "residual_cnn"]
-Stem = Literal["rgb", "highpass"]
-STEMS: tuple[Stem, ...] = ("rgb", "highpass")
-ARCHITECTURES: tuple[Architecture, ...] = ("small_cnn", "residual_cnn")
+from artifact.training.architectures import SCRATCH_NAMES, Stem
+
+Architecture = Literal[SCRATCH_NAMES]  # type: ignore[valid-type]
+STEMS: tuple[str, ...] = typing.get_args(Stem)
+ARCHITECTURES: tuple[str, ...] = SCRATCH_NAMES
 # The default 0.99 made a small CNN on ~2k images predict one class at test time (FACTS.md).
 BN_MOMENTUM = 0.9
 

@@ -11,32 +11,14 @@ import os
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from artifact.inference.decision import DEFAULT_MAX_FALSE_AI, DEFAULT_MAX_MISSED_AI
+from artifact.cli import train
+from artifact.cli.common import SHOW_DEFAULTS, HelpWithDefaults, console, err_console, print_metrics
 from artifact.native_logs import VERBOSE_ENV, import_tensorflow_quietly
 
 # TensorFlow's C++ start-up chatter hides our own output; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-console = Console()
-
-
-class _HelpWithDefaults(argparse.HelpFormatter):
-    """Shows an option's default beside its help, unless the help already says it or there
-    is none worth saying (None, False)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if "default" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings:
-            return text
-        return f"{text} (default: %(default)s)"
-
-
-# Every command's --help shows each option's default beside its help.
-SHOW_DEFAULTS = {"formatter_class": _HelpWithDefaults}
-err_console = Console(stderr=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
-    if args.handler in (cmd_train, cmd_evaluate, cmd_calibrate, cmd_export):
+    if args.handler in (train.run, cmd_evaluate, cmd_calibrate, cmd_export):
         import_tensorflow_quietly()
     from artifact.errors import UserFacingError
 
@@ -74,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="artifact",
         description="ArtiFact: tell whether an artwork image was made by a person or generated "
         "by AI, how sure that is, and why.",
-        formatter_class=_HelpWithDefaults,
+        formatter_class=HelpWithDefaults,
     )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="debug logging, and TensorFlow's and LiteRT's notices"
@@ -82,112 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version_text())
     commands = parser.add_subparsers(title="commands")
 
-    train = commands.add_parser("train", **SHOW_DEFAULTS, help="train, evaluate and export a model")
-    train.add_argument(
-        "--data",
-        required=True,
-        action="append",
-        metavar="PATH",
-        help="dataset folder (layout detected); repeat to read several as one, split together",
-    )
-    train.add_argument("--out", required=True, help="run directory to write")
-    train.add_argument("--layout", choices=["artbench", "manifest", "folders"])
-    train.add_argument("--task", choices=["binary", "source", "style"], default="binary")
-    train.add_argument("--epochs", type=int, default=15)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--image-size", type=int, help="model input side (default 224 backbones, 128 CNNs)")
-    train.add_argument("--canonical-size", type=int, help="canonical image side (default 224 / 256)")
-    train.add_argument("--crop-mode", choices=["center", "five", "grid"], help="crops averaged at prediction")
-    train.add_argument(
-        "--jpeg-quality", type=int, help="canonical JPEG round trip quality (default 90; 0 off)"
-    )
-    train.add_argument(
-        "--extra-train",
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="another dataset added to the training split only (repeatable)",
-    )
-    train.add_argument("--crops-per-image", type=int, default=1, help="random crops per image per epoch")
-    train.add_argument("--seed", type=int, default=1337)
-    train.add_argument(
-        "--balance",
-        choices=["undersample", "source", "class_weights", "none"],
-        default="undersample",
-        help="source: classes equal and each class spread evenly over its sources",
-    )
-    train.add_argument(
-        "--augment", choices=["none", "flips", "realistic", "wide", "strong"], default="realistic"
-    )
-    train.add_argument(
-        "--architecture",
-        choices=["mobilenet_v2_1.0", "mobilenet_v2_0.35", "mobilenet_v1_0.25", "small_cnn", "residual_cnn"],
-        default="mobilenet_v2_1.0",
-    )
-    train.add_argument(
-        "--backbone-weights",
-        default="imagenet",
-        metavar="imagenet|PATH|none",
-        help="imagenet: Keras' download; PATH: a weights file; none: random init",
-    )
-    train.add_argument("--no-taps", action="store_true", help="the head sees only the last block")
-    train.add_argument("--head-units", type=int, default=256, help="hidden units of the head (0: linear)")
-    train.add_argument("--fine-tune-epochs", type=int, default=5, help="epochs with the top blocks unfrozen")
-    train.add_argument("--fine-tune-learning-rate", type=float, default=1e-4)
-    train.add_argument("--feature-views", type=int, default=2, help="augmented views cached per image")
-    train.add_argument(
-        "--source-weighting", action="store_true", help="each source of a class weighs the same in the loss"
-    )
-    train.add_argument("--keep-features", action="store_true", help="keep features.npz for head experiments")
-    train.add_argument("--max-per-source", type=int, help="cap images per class and source (before splits)")
-    train.add_argument(
-        "--max-false-ai",
-        type=float,
-        default=DEFAULT_MAX_FALSE_AI,
-        help=f"AI cut: at most this share of validation human art called ai (default "
-        f"{DEFAULT_MAX_FALSE_AI}; -1: the cut of best balanced accuracy)",
-    )
-    train.add_argument(
-        "--processing",
-        choices=["aligned", "none"],
-        default="aligned",
-        help="aligned: every training image of both classes draws one shared processing history "
-        "(downscale, JPEG/WebP, palette, blur; AI images compressed once first); none: files as is",
-    )
-    train.add_argument(
-        "--max-missed-ai",
-        type=float,
-        default=DEFAULT_MAX_MISSED_AI,
-        help=f"human cut: at most this share of validation AI images called human (default "
-        f"{DEFAULT_MAX_MISSED_AI})",
-    )
-    train.add_argument(
-        "--false-ai-scope",
-        choices=["pooled", "worst_source"],
-        default="pooled",
-        help="--max-false-ai over all validation human art or for its worst source (default pooled)",
-    )
-    train.add_argument(
-        "--leave-one-source-out", action="store_true", help="retrain with each source held out and score it"
-    )
-    train.add_argument("--loso-min-images", type=int, default=150, help="smallest source held out")
-    train.add_argument("--stem", choices=["rgb", "highpass"], default="highpass", help="input stem")
-    train.add_argument("--width", type=int, default=32, help="filters in the first block")
-    train.add_argument("--depth", type=int, default=4, help="downsampling blocks")
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
-    train.add_argument("--test-fraction", type=float, default=0.2)
-    train.add_argument("--val-fraction", type=float, default=0.15)
-    train.add_argument("--max-per-class", type=int, help="cap training images per class")
-    train.add_argument("--robustness-limit", type=int, default=1000)
-    train.add_argument(
-        "--invariance-per-class",
-        type=int,
-        default=100,
-        help="validation images per class in the invariance audit",
-    )
-    train.add_argument("--quantize", choices=["none", "dynamic", "int8"], default="none")
-    train.set_defaults(handler=cmd_train)
+    train.register(commands)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -340,89 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train_config(args: argparse.Namespace):
-    from artifact.data.processing import ProcessingChain
-    from artifact.inference.preprocess import PreprocessConfig
-    from artifact.training.config import TrainConfig
-
-    preprocess = {}
-    if args.architecture not in ("small_cnn", "residual_cnn"):
-        # ImageNet backbones see the whole canonical image at their native 224 px.
-        preprocess = {"canonical_size": 224, "input_size": 224, "crop_mode": "center"}
-    if args.image_size:
-        preprocess["input_size"] = args.image_size
-        preprocess["canonical_size"] = max(args.image_size, preprocess.get("canonical_size", 256))
-        if args.image_size == preprocess["canonical_size"]:
-            preprocess["crop_mode"] = "center"  # one crop covers the whole image
-    if args.canonical_size:
-        preprocess["canonical_size"] = args.canonical_size
-    if args.jpeg_quality is not None:
-        preprocess["jpeg_quality"] = args.jpeg_quality
-    if args.crop_mode:
-        preprocess["crop_mode"] = args.crop_mode
-    return TrainConfig(
-        data=args.data,
-        layout=args.layout,
-        task=args.task,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        balance=args.balance,
-        augment=args.augment,
-        crops_per_image=args.crops_per_image,
-        extra_train=args.extra_train,
-        architecture=args.architecture,
-        backbone_weights=args.backbone_weights,
-        backbone_taps=not args.no_taps,
-        head_units=args.head_units,
-        fine_tune_epochs=args.fine_tune_epochs,
-        fine_tune_learning_rate=args.fine_tune_learning_rate,
-        feature_views=args.feature_views,
-        source_weighting=args.source_weighting,
-        keep_features=args.keep_features,
-        max_per_source=args.max_per_source,
-        max_false_ai=args.max_false_ai if args.max_false_ai >= 0 else None,
-        max_missed_ai=args.max_missed_ai,
-        false_ai_scope=args.false_ai_scope,
-        processing=ProcessingChain() if args.processing == "aligned" else None,
-        leave_one_source_out=args.leave_one_source_out,
-        loso_min_images=args.loso_min_images,
-        stem=args.stem,
-        width=args.width,
-        depth=args.depth,
-        learning_rate=args.learning_rate,
-        patience=args.patience,
-        test_fraction=args.test_fraction,
-        val_fraction=args.val_fraction,
-        max_per_class=args.max_per_class,
-        robustness_limit=args.robustness_limit,
-        invariance_per_class=args.invariance_per_class,
-        preprocess=PreprocessConfig(**preprocess),
-    )
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from artifact.training.job import run_training
-
-    try:
-        config = _train_config(args)
-    except ValueError as exc:
-        from artifact.errors import UserFacingError
-
-        raise UserFacingError(str(exc)) from exc
-    run, metrics, card = run_training(config, args.out, quantize=args.quantize)
-    _print_metrics(metrics)
-    console.print(f"run directory: [bold]{run.root}[/] (model.tflite sha256 {card['sha256'][:12]}…)")
-    return 0
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if (Path(args.model) / "model.json").is_file() and not (Path(args.model) / "config.json").is_file():
         return _evaluate_served(args)
     from artifact.training.job import evaluate_only
 
     metrics = evaluate_only(args.model, args.data, args.layout, args.robustness_limit)
-    _print_metrics(metrics)
+    print_metrics(metrics)
     return 0
 
 
@@ -972,27 +773,6 @@ def _print_source_audit(per_source: dict) -> None:
             if best
             else "-",
         )
-    console.print(table)
-
-
-def _print_metrics(metrics: dict) -> None:
-    keys = (
-        "test_images",
-        "accuracy",
-        "balanced_accuracy",
-        "roc_auc",
-        "human_called_ai_rate",
-        "ai_missed_rate",
-        "uncertain_rate",
-    )
-    table = Table(title=f"evaluation ({metrics.get('evaluated_on', '')})")
-    table.add_column("metric")
-    table.add_column("value")
-    for key in keys:
-        if metrics.get(key) is not None:
-            table.add_row(key, str(metrics[key]))
-    for name, value in (metrics.get("robustness") or {}).items():
-        table.add_row(f"robustness {name}", str(value))
     console.print(table)
 
 
