@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from artifact.cli import main
-from tests.api_helpers import assert_error, login, register, upload
+from tests.api_helpers import assert_error, image_bytes, login, register, upload
 
 pytestmark = pytest.mark.slow
 
@@ -187,11 +187,17 @@ def test_the_database_file_is_readable_by_its_owner_only(client, service_setting
 
     if service_settings.database_url:
         pytest.skip("PostgreSQL: no database file")
-    register(client, "dave")
-    for name in ("artifact.db", "artifact.db-wal"):
-        path = service_settings.data_dir / name
-        if path.exists():
-            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    headers = register(client, "dave")
+    assert client.post("/v1/analyze", files={"file": ("a.jpg", image_bytes())}, headers=headers).status_code == 201
+    images = [p for p in service_settings.images_dir.rglob("*") if p.is_file()]
+    key = service_settings.data_dir / "secret.key"
+    database = service_settings.data_dir / "artifact.db"
+    # Each one must exist (a check that skips missing files passes when nothing is written).
+    owned = [database, *images] + ([key] if not service_settings.secret_key else [])
+    assert database.is_file() and len(images) == 1
+    wal = service_settings.data_dir / "artifact.db-wal"
+    for path in owned + ([wal] if wal.exists() else []):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
 
 
 def test_logout_revokes_every_token_and_a_reused_id_inherits_nothing(client, service_settings):

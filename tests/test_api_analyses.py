@@ -214,6 +214,31 @@ def test_artwork_needs_title_and_artist(client):
     assert client.get("/v1/analyses", headers=headers).json()["count"] == 0
 
 
+def test_a_commit_that_fails_leaves_no_row_and_no_file(service_settings):
+    """The real commit fails (after the SQL ran), not an exception raised before any SQL."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from artifact.api.app import create_app
+    from artifact.storage.tables import Analysis
+
+    with TestClient(create_app(service_settings), raise_server_exceptions=False) as client:
+        headers = register(client, "ann-commit")
+
+        def refuse(session) -> None:
+            if any(isinstance(row, Analysis) for row in session.identity_map.values()):
+                raise RuntimeError("the disk filled up during COMMIT (simulated)")
+
+        event.listen(client.app.state.writer_sessions, "before_commit", refuse)
+        try:
+            assert_error(upload(client, headers), 500, "internal_error")
+        finally:
+            event.remove(client.app.state.writer_sessions, "before_commit", refuse)
+        assert stored_files(service_settings) == []
+        assert client.get("/v1/analyses", headers=headers).json()["count"] == 0
+        assert upload(client, headers).status_code == 201
+
+
 def test_failed_database_write_leaves_no_orphan_file(service_settings, monkeypatch):
     from fastapi.testclient import TestClient
 
@@ -243,13 +268,19 @@ def test_orphans_from_a_crash_are_swept_at_start(service_settings):
     from artifact.service import sweep_orphans
     from artifact.storage.image_store import LocalImageStore
 
+    import os
+    import time
+
     store = LocalImageStore(service_settings.images_dir)
-    orphan, _ = store.put(b"bytes written just before a crash")
+    old, _ = store.put(b"bytes written just before a crash, two minutes ago")
+    stale = time.time() - 2 * service_settings.orphan_min_age_seconds
+    os.utime(store.path(old), (stale, stale))
+    fresh, _ = store.put(b"bytes written just before a crash, a moment ago")
     with TestClient(create_app(service_settings)) as client:
-        # Too fresh to be swept at start (it could be an upload in flight)...
-        assert store.exists(orphan)
+        # Start-up alone removed the old orphan; the fresh one could be an upload in flight.
+        assert not store.exists(old) and store.exists(fresh)
         assert sweep_orphans(client.app.state.writer_sessions, store, min_age_s=0) == 1
-    assert not store.exists(orphan)
+    assert not store.exists(fresh)
 
 
 def test_metrics_count_requests_and_verdicts(client):

@@ -152,3 +152,15 @@ def test_each_shared_weights_file_loads_and_gives_informative_features(architect
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_the_architecture_registry_is_the_one_list():
+    from artifact.cli import build_parser
+    from artifact.training.architectures import ARCHITECTURES, BACKBONE_NAMES, SCRATCH_NAMES
+    from artifact.training.backbones import BACKBONES
+    from artifact.training.models import ARCHITECTURES as CNNS
+
+    assert set(BACKBONES) == set(BACKBONE_NAMES) and set(CNNS) == set(SCRATCH_NAMES)
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    choices = next(a.choices for a in train._actions if a.dest == "architecture")
+    assert list(choices) == list(ARCHITECTURES)

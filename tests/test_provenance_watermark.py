@@ -54,9 +54,18 @@ def test_decoder_matches_the_reference_bit_for_bit(reference, seed):
         np.testing.assert_array_equal(ours, expected, err_msg=name)
 
 
+# Of the 16 copies (8 artworks x PNG and JPEG 4:4:4), those detected under the right payload.
+SEEDED_DETECTIONS = {
+    "Stable Diffusion 1.x (StableDiffusionV1)": 16,
+    "Stable Diffusion 2.x (SDV2)": 11,
+    "SDXL (0xB3EC907BB19E)": 16,
+    "InvokeAI": 13,
+}
+
+
 @pytest.mark.parametrize("name", list(PAYLOADS))
 def test_each_payload_is_detected_in_lossless_and_444_jpeg_copies(reference, name):
-    """Over 8 artworks, at least half the copies are detected under the right payload.
+    """Over 8 artworks, the seeded copies are detected under the right payload as measured.
 
     The reference embedder writes chroma back into 8-bit without rounding or clipping, so
     some images lose part of the mark at embedding time already (measured in the README).
@@ -69,7 +78,9 @@ def test_each_payload_is_detected_in_lossless_and_444_jpeg_copies(reference, nam
             assert all(e.points_to == "ai" for e in evidence)
             # A weakly decoded 32-bit mark can resemble a longer payload that repeats it.
             detected += any(e.details["payload"] == name for e in evidence)
-    assert detected >= 8, detected  # at least half; the README gives the measured rates
+    # Pinned: the artworks, payloads and encoders are all seeded, so a decoder change that loses
+    # (or invents) detections shows here, not only one that falls below half.
+    assert detected == SEEDED_DETECTIONS[name], detected
 
 
 def test_chroma_subsampled_jpeg_erases_the_mark(reference):

@@ -142,17 +142,25 @@ def test_fifty_parallel_uploads_are_each_stored_once(server_dirs):
         server.stop()
 
 
+# ARTIFACT_LONG_FUZZ=1: the opt-in long run (every phase, stateful sequences included).
+LONG_FUZZ = os.environ.get("ARTIFACT_LONG_FUZZ", "") not in ("", "0")
+
+
 @pytest.mark.skipif(shutil.which("schemathesis") is None and not Path(sys.executable).with_name("schemathesis").exists(),
                     reason="schemathesis is not installed")  # fmt: skip
-def test_schemathesis_fuzz_finds_no_server_error(server_dirs):
+def test_schemathesis_smoke_finds_no_server_error(server_dirs):
+    """A smoke test (10 examples per operation, 45 s), not a fuzz campaign: ARTIFACT_LONG_FUZZ=1
+    runs 200 examples per operation for up to 10 minutes, with the stateful phase."""
     server = Server(*server_dirs).start()
     try:
         headers = register(server.url, "fuzzer")
         cli = str(Path(sys.executable).with_name("schemathesis"))
-        command = [cli, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
-                   "--max-examples", "10", "--max-time", "45", "--request-timeout", "10", "--seed", "1",
+        budget = ["--max-examples", "200", "--max-time", "600", "--phases", "examples,coverage,fuzzing,stateful"] \
+            if LONG_FUZZ else ["--max-examples", "10", "--max-time", "45"]  # fmt: skip
+        command = [cli, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error", *budget,
+                   "--request-timeout", "10", "--seed", "1",
                    "-H", f"Authorization: {headers['Authorization']}"]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=900 if LONG_FUZZ else 240)
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
         assert "Traceback" not in server.read_log()
     finally:
