@@ -262,14 +262,14 @@ def test_failed_database_write_leaves_no_orphan_file(service_settings, monkeypat
 
 
 def test_orphans_from_a_crash_are_swept_at_start(service_settings):
+    import os
+    import time
+
     from fastapi.testclient import TestClient
 
     from artifact.api.app import create_app
     from artifact.service import sweep_orphans
     from artifact.storage.image_store import LocalImageStore
-
-    import os
-    import time
 
     store = LocalImageStore(service_settings.images_dir)
     old, _ = store.put(b"bytes written just before a crash, two minutes ago")

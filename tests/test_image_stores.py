@@ -38,6 +38,26 @@ def test_put_read_exists_delete(store):
         store.read("../../etc/passwd")
 
 
+def test_of_racing_puts_of_the_same_bytes_exactly_one_created_it(store):
+    """HEAD-then-PUT told every racer it created the object; a conditional put asks the store."""
+    import threading
+
+    data = b"the bytes eight uploads send at once"
+    barrier, answers = threading.Barrier(8), []
+
+    def put() -> None:
+        barrier.wait()
+        answers.append(store.put(data)[1])
+
+    threads = [threading.Thread(target=put) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [False] * 7 + [True]
+    assert store.read(hashlib.sha256(data).hexdigest()) == data
+
+
 def test_listing_leaves_young_objects_to_their_uploads(store):
     digests = {store.put(f"object {i}".encode())[0] for i in range(5)}
     assert set(store.digests_older_than(0)) == digests
@@ -112,7 +132,7 @@ def test_the_start_up_sweep_removes_old_orphans_and_keeps_young_ones(s3_settings
     from fastapi.testclient import TestClient
 
     from artifact.api.app import create_app
-    from artifact.storage.image_store import open_image_store
+    from artifact.storage.stores import open_image_store
 
     store = open_image_store(s3_settings)
     old, _ = store.put(b"left by a replica that died before its commit")

@@ -174,7 +174,7 @@ def worker_parts(settings):
     from artifact.inference.memory_budget import MemoryBudget
     from artifact.jobs.runner import WorkerContext
     from artifact.storage.database import create_db_engine, session_factory
-    from artifact.storage.image_store import open_image_store
+    from artifact.storage.stores import open_image_store
 
     engine = create_db_engine(settings.resolved_database_url)
     context = WorkerContext(

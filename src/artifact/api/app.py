@@ -32,7 +32,7 @@ from artifact.inference.memory_budget import MemoryBudget
 from artifact.security import limit_password_checks
 from artifact.service import sweep_orphans
 from artifact.storage.database import create_db_engine, migrate, session_factory
-from artifact.storage.image_store import open_image_store
+from artifact.storage.stores import open_image_store
 from artifact.units import byte_size
 
 log = logging.getLogger(__name__)

@@ -574,7 +574,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from artifact.api.routes.analyses import limits_of
     from artifact.inference.memory_budget import MemoryBudget
     from artifact.storage.database import session_factory
-    from artifact.storage.image_store import open_image_store
+    from artifact.storage.stores import open_image_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("procrastinate").setLevel(logging.WARNING)

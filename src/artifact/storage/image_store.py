@@ -1,5 +1,6 @@
-"""Where uploaded images live: one interface, a local content-addressed folder (the default) or
-S3-compatible object storage (``storage/object_store.py``) shared by every replica.
+"""Where uploaded images live: one interface and a local content-addressed folder (the default);
+S3-compatible object storage shared by every replica is ``storage/object_store.py``, and
+``storage/stores.py`` opens the one the settings name.
 
 Objects are named by their sha256 (``ab/cd/<sha256>``), so writing the same bytes twice is
 harmless and a file never changes once written.
@@ -79,11 +80,15 @@ class LocalImageStore(ImageStore):
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, target)  # atomic: readers see the whole file or none
-        except BaseException:
+            # A link never replaces an existing name: readers see the whole file or none, and
+            # of two processes putting the same bytes exactly one is told it created the file.
+            os.link(tmp, target)
+            created = True
+        except FileExistsError:
+            created = False
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
-        return sha256, True
+        return sha256, created
 
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
@@ -118,12 +123,3 @@ def _mtime(path: Path, default: float) -> float:
         return path.stat().st_mtime
     except FileNotFoundError:
         return default
-
-
-def open_image_store(settings) -> ImageStore:
-    """The store the settings name: ``ARTIFACT_STORAGE_URL=s3://bucket/prefix`` or the data folder."""
-    if settings.storage_url:
-        from artifact.storage.object_store import S3ImageStore
-
-        return S3ImageStore.from_url(settings.storage_url, endpoint=settings.storage_endpoint)
-    return LocalImageStore(settings.images_dir)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 import obstore
+from obstore.exceptions import AlreadyExistsError
 from obstore.store import S3Store
 
 from artifact.storage.image_store import ImageStore, check_digest, digest_key
@@ -60,11 +61,13 @@ class S3ImageStore(ImageStore):
         return cls(store, url)
 
     def put(self, data: bytes) -> tuple[str, bool]:
+        """A conditional PUT (``If-None-Match: *``): the store itself says whether this call
+        created the object, so of two replicas racing with the same bytes exactly one did."""
         sha256 = hashlib.sha256(data).hexdigest()
-        if self.exists(sha256):
+        try:
+            obstore.put(self.store, digest_key(sha256), data, mode="create")
+        except AlreadyExistsError:
             return sha256, False
-        # Same name, same bytes: two replicas racing to write it both leave the right object.
-        obstore.put(self.store, digest_key(sha256), data)
         return sha256, True
 
     def read(self, sha256: str) -> bytes:
