@@ -119,14 +119,14 @@ def test_unsupported_but_real_format_is_415():
     data = encode(gradient(), "PPM")
     with pytest.raises(UnsupportedFormatError) as info:
         decode_image(data)
-    assert info.value.http_status == 415
+    assert info.value.status == 415
 
 
 def test_byte_limit_is_checked_before_decoding():
     data = encode(gradient(), "PNG")
     with pytest.raises(ImageTooLargeError) as info:
         decode_image(data, DecodeLimits(max_bytes=len(data) - 1))
-    assert info.value.http_status == 413
+    assert info.value.status == 413
 
 
 def test_decompression_bomb_is_refused_before_allocation():
@@ -195,7 +195,7 @@ def test_a_jpeg_repeating_one_scan_is_refused_before_decoding(monkeypatch):
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(1) or real_load(self))
     with pytest.raises(ImageDecodeError) as caught:
         decode_upload(hostile)
-    assert caught.value.code == "too_many_scans" and caught.value.http_status == 422
+    assert caught.value.code == "too_many_scans" and caught.value.status == 422
     assert "more than 100 scans" in caught.value.message
     assert decoded == []
     assert decode_upload(_progressive_jpeg()).image.size == (64, 64)  # a normal one still decodes

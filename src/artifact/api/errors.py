@@ -13,21 +13,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from artifact.inference.decode import ImageDecodeError
-from artifact.inference.memory_budget import MemoryBudgetTimeout
-from artifact.storage.database import NulCharacterError, is_lock_timeout
+from artifact.errors import ArtifactError
+from artifact.storage.database import is_lock_timeout
 
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.message = message
-        self.headers = headers
+class ApiError(ArtifactError):
+    """An error only the API raises (authentication, not found, limits of a request)."""
 
 
 class Unauthorized(ApiError):
@@ -74,8 +67,9 @@ def envelope(status: int, code: str, message: str, headers=None, details=None) -
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(ArtifactError)
+    async def _ours(_request: Request, exc: ArtifactError) -> JSONResponse:
+        # Every domain error: a bad image, a broken limit, a NUL, a full memory budget...
         return envelope(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(OperationalError)
@@ -84,18 +78,6 @@ def install_error_handlers(app: FastAPI) -> None:
             return envelope(503, "busy", "the database is busy; retry in a moment", {"Retry-After": "5"})
         log.exception("database error on %s %s", request.method, request.url.path)
         return envelope(500, "internal_error", "internal server error")
-
-    @app.exception_handler(MemoryBudgetTimeout)
-    async def _busy(_request: Request, exc: MemoryBudgetTimeout) -> JSONResponse:
-        return envelope(503, "busy", str(exc), {"Retry-After": "10"})
-
-    @app.exception_handler(ImageDecodeError)
-    async def _bad_image(_request: Request, exc: ImageDecodeError) -> JSONResponse:
-        return envelope(exc.http_status, exc.code, exc.message)
-
-    @app.exception_handler(NulCharacterError)
-    async def _nul(_request: Request, exc: NulCharacterError) -> JSONResponse:
-        return envelope(422, exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

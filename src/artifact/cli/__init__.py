@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.handler in (train.run, cmd_evaluate, cmd_calibrate, cmd_export):
         import_tensorflow_quietly()
-    from artifact.errors import UserFacingError
+    from artifact.errors import ArtifactError
 
     try:
         return args.handler(args) or 0
-    except UserFacingError as exc:
+    except ArtifactError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         return 2
 

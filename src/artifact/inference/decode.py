@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from artifact.errors import ArtifactError
 from artifact.units import byte_size
 
 # Formats we accept; MPO is the multi-picture JPEG that many cameras write.
@@ -33,15 +34,11 @@ MIN_SIDE = 1  # tiny images are upscaled by canonicalisation, not refused
 DEFAULT_MAX_JPEG_SCANS = 100
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(ArtifactError, ValueError):
     """An input that is not a usable image. ``code`` is stable and machine-readable."""
 
     code = "invalid_image"
-    http_status = 400
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    status = 400
 
 
 class EmptyImageError(ImageDecodeError):
@@ -50,17 +47,17 @@ class EmptyImageError(ImageDecodeError):
 
 class ImageTooLargeError(ImageDecodeError):
     code = "file_too_large"
-    http_status = 413
+    status = 413
 
 
 class TooManyPixelsError(ImageDecodeError):
     code = "too_many_pixels"
-    http_status = 413
+    status = 413
 
 
 class UnsupportedFormatError(ImageDecodeError):
     code = "unsupported_format"
-    http_status = 415
+    status = 415
 
 
 class CorruptImageError(ImageDecodeError):
@@ -79,7 +76,7 @@ class ImageTooSmallError(ImageDecodeError):
 
 class TooManyScansError(ImageDecodeError):
     code = "too_many_scans"
-    http_status = 422
+    status = 422
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from artifact.errors import ArtifactError
+
 # Measured peak growth per decoded pixel of the whole analysis (decode, canonicalise, model,
 # provenance): PNG/TIFF ~8, JPEG ~9, lossy WebP ~16 (tests/test_memory_bounds.py).
 BYTES_PER_PIXEL = 16
@@ -26,8 +28,10 @@ BYTES_PER_PIXEL_BY_MODE = {
 FIXED_BYTES = 64 * 1024 * 1024
 
 
-class MemoryBudgetTimeout(RuntimeError):
+class MemoryBudgetTimeout(ArtifactError, RuntimeError):
     """No room in the budget within the wait limit (the service answers 503)."""
+
+    code, status, headers = "busy", 503, {"Retry-After": "10"}
 
 
 def estimate_analysis_bytes(pixels: int, mode: str = "RGB") -> int:

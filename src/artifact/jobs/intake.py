@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
+from artifact.errors import ArtifactError
 from artifact.inference.decode import DEFAULT_MAX_PIXELS, declared_pixels
 from artifact.inference.formats import IMAGE_SUFFIXES, sniffed_format
 from artifact.units import byte_size
@@ -22,12 +23,11 @@ ZIP_MAGIC = b"PK\x03\x04"
 MAX_LISTED_SKIPS = 100
 
 
-class IntakeError(ValueError):
+class IntakeError(ArtifactError, ValueError):
     """The submission breaks a limit or cannot be read; ``code`` names which."""
 
     def __init__(self, message: str, code: str = "bad_request", status: int = 400):
-        super().__init__(message)
-        self.message, self.code, self.status = message, code, status
+        super().__init__(message, code=code, status=status)
 
 
 @dataclass

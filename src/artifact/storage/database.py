@@ -9,6 +9,8 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from artifact.errors import ArtifactError
+
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -50,10 +52,10 @@ def create_db_engine(url: str, *, writer: bool = False, busy_timeout_s: float = 
     return engine
 
 
-class NulCharacterError(ValueError):
+class NulCharacterError(ArtifactError, ValueError):
     """Text with a NUL character: PostgreSQL cannot store it, so no database is asked to."""
 
-    code = "nul_character"
+    code, status = "nul_character", 422
 
 
 def _refuse_nul_text(engine: Engine) -> None:

@@ -24,7 +24,8 @@ from artifact.api.schemas import (
     VerdictFilter,
 )
 from artifact.api.uploads import ensure_storage_room, read_upload
-from artifact.inference.decode import DecodeLimits, ImageDecodeError
+from artifact.errors import ArtifactError
+from artifact.inference.decode import DecodeLimits
 from artifact.service import analyse_image
 from artifact.storage import crud
 from artifact.storage.tables import StoredImage
@@ -131,9 +132,7 @@ def analyze_batch(
             data = read_upload(upload, settings.max_upload_bytes)
             analysis, _ = run_analysis(request, data, name, user, predictor, settings, store)
             items.append(BatchItem(filename=name, analysis=analysis_public(analysis)))
-        except ImageDecodeError as exc:
-            items.append(BatchItem(filename=name, error={"code": exc.code, "message": exc.message}))
-        except ApiError as exc:
+        except ArtifactError as exc:  # this file's own error (bad image, quota...): the rest go on
             items.append(BatchItem(filename=name, error={"code": exc.code, "message": exc.message}))
     failed = sum(1 for item in items if item.error)
     return BatchPublic(data=items, count=len(items), failed=failed)

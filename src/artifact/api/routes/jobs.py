@@ -9,10 +9,9 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 
 from artifact.api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
-from artifact.api.errors import ApiError, Conflict, NotFound, QuotaExceeded, ServiceUnavailable
+from artifact.api.errors import Conflict, NotFound, QuotaExceeded, ServiceUnavailable
 from artifact.api.presenters import analysis_public
 from artifact.api.schemas import JobFilePublic, JobPublic, JobsPublic, Limit, Offset
-from artifact.jobs.intake import IntakeError
 from artifact.service import remove_if_unreferenced
 from artifact.storage.quota import room_left
 from artifact.storage.tables import Analysis, BatchJob, BatchJobFile
@@ -28,12 +27,6 @@ class JobsUnavailableError(ServiceUnavailable):
 
 class JobRunning(Conflict):
     code = "job_running"
-
-
-class IntakeFailed(ApiError):
-    def __init__(self, error: IntakeError):
-        super().__init__(error.message)
-        self.status, self.code = error.status, error.code
 
 
 @router.post("/jobs", response_model=JobPublic, status_code=202)
@@ -64,15 +57,12 @@ def submit(
     if room is not None and room <= 0:
         quota = byte_size(settings.storage_quota_mb * 1024 * 1024)
         raise QuotaExceeded(f"your stored images fill your quota of {quota}; delete jobs you no longer need")
-    try:
-        job, skipped, replayed = submit_job(
-            [(upload.filename or "", upload.file) for upload in files],
-            user_id=user.id, sessions=request.app.state.writer_sessions, store=store,
-            max_files=settings.job_max_files, max_file_bytes=settings.max_upload_bytes,
-            max_total_bytes=settings.job_max_bytes, room_left=room, idempotency_key=idempotency_key,
-        )  # fmt: skip
-    except IntakeError as exc:
-        raise IntakeFailed(exc) from None
+    job, skipped, replayed = submit_job(
+        [(upload.filename or "", upload.file) for upload in files],
+        user_id=user.id, sessions=request.app.state.writer_sessions, store=store,
+        max_files=settings.job_max_files, max_file_bytes=settings.max_upload_bytes,
+        max_total_bytes=settings.job_max_bytes, room_left=room, idempotency_key=idempotency_key,
+    )  # fmt: skip
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
