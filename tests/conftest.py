@@ -7,93 +7,15 @@ human ones smooth gradients) and, like AI-ArtBench, a size/compression shortcut
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+
+from tests.support.art import build_artbench, build_folders, build_manifest
+from tests.support.shared import _boto_credentials
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-STYLES = (
-    "art_nouveau", "baroque", "expressionism", "impressionism", "post_impressionism",
-    "realism", "renaissance", "romanticism", "surrealism", "ukiyo_e",
-)  # fmt: skip
-
-
-def make_art(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
-    """A synthetic 'artwork': smooth colour field, plus stripes for AI images."""
-    y, x = np.mgrid[0:size, 0:size] / size
-    base = rng.uniform(40, 200, 3)
-    slope = rng.uniform(-60, 60, (2, 3))
-    image = base + x[..., None] * slope[0] + y[..., None] * slope[1]
-    image += rng.normal(0, 4, image.shape)
-    if kind != "human":
-        period = size / rng.uniform(5, 7)
-        phase = rng.uniform(0, 2 * np.pi)
-        stripes = 28 * np.sin(2 * np.pi * (x + y) * size / period + phase)
-        image += stripes[..., None]
-    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
-
-
-def save_art(path: Path, kind: str, size: int, quality: int, rng: np.random.Generator) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    make_art(kind, size, rng).save(path, format="JPEG", quality=quality)
-
-
-def build_artbench(root: Path, per_folder: dict[str, int], seed: int = 0) -> Path:
-    """AI-ArtBench's exact layout: train/ and test/, 30 folders each, under one extra level."""
-    rng = np.random.default_rng(seed)
-    base = root / "Real_AI_SD_LD_Dataset"
-    for split, count in per_folder.items():
-        for style in STYLES:
-            ai_style = style.replace("ukiyo_e", "ukiyo-e")
-            folders = {
-                style: ("human", 64, 95),
-                f"AI_LD_{ai_style}": ("ld", 64, 95),
-                f"AI_SD_{ai_style}": ("sd", 96, 75),
-            }
-            for folder, (kind, size, quality) in folders.items():
-                for i in range(count):
-                    save_art(base / split / folder / f"{i}.jpg", kind, size, quality, rng)
-    return root
-
-
-def build_manifest(root: Path, per_generator: int = 12, seed: int = 1) -> Path:
-    """A ``labels.csv`` dataset as in ../shared/data (human vs two generators)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for generator in ("human", "dalle", "midjourney"):
-        for i in range(per_generator):
-            label = "human" if generator == "human" else "ai"
-            rel = f"{label}/{generator}/img_{i:03d}.jpg"
-            save_art(root / rel, generator, 64, 90, rng)
-            rows.append(
-                {
-                    "path": rel,
-                    "label": label,
-                    "generator": generator,
-                    "style": STYLES[i % 10],
-                    "category": "x",
-                }
-            )
-    with (root / "labels.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
-
-
-def build_folders(root: Path, per_class: int = 10, seed: int = 2) -> Path:
-    """Folder-per-class: human/ flat, ai/ with one sub-folder per generator."""
-    rng = np.random.default_rng(seed)
-    for i in range(per_class):
-        save_art(root / "human" / f"h{i}.jpg", "human", 64, 90, rng)
-        save_art(root / "ai" / ("gen_a" if i % 2 else "gen_b") / f"a{i}.png", "ai", 64, 90, rng)
-    return root
 
 
 @pytest.fixture(scope="session")
@@ -109,21 +31,6 @@ def manifest_root(tmp_path) -> Path:
 @pytest.fixture
 def folders_root(tmp_path) -> Path:
     return build_folders(tmp_path / "folders")
-
-
-def shared_weights(name: str) -> Path:
-    """A pretrained weights file of ../shared/weights, or skip where it is absent."""
-    path = SHARED_DATA.parent / "weights" / name
-    if not path.is_file():
-        pytest.skip(f"{path} is absent: the shared pretrained weights are not on this machine")
-    return path
-
-
-def shared_dataset(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not (path / "labels.csv").is_file():
-        pytest.skip(f"{path} is absent: the shared development data is not on this machine")
-    return path
 
 
 # A tiny model: trains in seconds on the fixtures, still a real CNN and a real export.
@@ -261,25 +168,6 @@ def s3_bucket(s3_endpoint) -> str:
     client = boto3.client("s3", endpoint_url=s3_endpoint, **_boto_credentials())
     client.create_bucket(Bucket=name)
     return name
-
-
-def _boto_credentials() -> dict:
-    return {
-        "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
-        "region_name": os.environ["AWS_REGION"],
-    }
-
-
-def s3_keys(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
-    """Every key in the bucket, listed with boto3 (independently of the code under test)."""
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
-    keys = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys += [item["Key"] for item in page.get("Contents", [])]
-    return keys
 
 
 # Skips that mean the test infrastructure is missing, not that a feature does not apply here.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from artifact.cli import main
-from tests.api_helpers import assert_error, image_bytes, login, register, upload
+from tests.support.api import assert_error, image_bytes, login, register, upload
 
 pytestmark = pytest.mark.slow
 

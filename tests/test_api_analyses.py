@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.api_helpers import (
+from tests.support.api import (
     assert_error,
     card_cut_points,
     expected_verdict,
@@ -17,7 +17,7 @@ from tests.api_helpers import (
     register,
     upload,
 )
-from tests.test_inference_decode import encode, gradient
+from tests.support.art import encode, gradient
 
 pytestmark = pytest.mark.slow
 
@@ -299,7 +299,7 @@ def test_unknown_route_and_method_use_the_envelope(client):
 
 
 def test_api_returns_evidence_and_lets_strong_evidence_decide(client):
-    from tests.test_provenance_metadata import A1111, png
+    from tests.support.art import A1111, png
 
     headers = register(client, "ann")
     body = upload(client, headers, png(parameters=A1111), "marked.png").json()

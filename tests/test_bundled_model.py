@@ -12,7 +12,7 @@ import pytest
 
 from artifact.cli import main
 from artifact.inference.engine import Predictor, bundled_model_dir
-from tests.api_helpers import card_cut_points, expected_verdict, image_bytes
+from tests.support.api import card_cut_points, expected_verdict, image_bytes
 
 
 def test_bundled_model_is_found_and_matches_its_card(monkeypatch):
@@ -82,7 +82,7 @@ def _predict_json(paths: list[Path], capsys) -> list[dict]:
 def test_bundled_model_serves_ai_on_art_dev_and_human_on_real_paintings(capsys, monkeypatch):
     """Through ``artifact predict --json``, on the art-dev images it never trained on and the
     2,000 real paintings it never saw. Figures in the README come from the same path."""
-    from tests.conftest import shared_dataset
+    from tests.support.shared import shared_dataset
 
     monkeypatch.delenv("ARTIFACT_MODEL_DIR", raising=False)
     root = shared_dataset("art-dev")

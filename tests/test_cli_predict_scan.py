@@ -11,7 +11,7 @@ import pytest
 
 from artifact.cli import main
 from artifact.data.samples import read_samples
-from tests.api_helpers import card_cut_points, expected_verdict
+from tests.support.api import card_cut_points, expected_verdict
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +97,7 @@ def test_scan_json_and_html_reports_resume_too(artbench_run, image_folder, tmp_p
 
 
 def test_predict_json_carries_evidence_and_strong_evidence_decides(artbench_run, tmp_path, capsys):
-    from tests.test_provenance_metadata import A1111, png
+    from tests.support.art import A1111, png
 
     marked = tmp_path / "marked.png"
     marked.write_bytes(png(parameters=A1111))

@@ -4,7 +4,7 @@ import pytest
 
 from artifact.data.layouts import DatasetError, detect_layout, load_dataset
 from artifact.data.samples import STYLES
-from tests.conftest import build_artbench
+from tests.support.art import build_artbench
 
 
 def test_artbench_layout_is_detected_one_level_down_with_both_spellings(artbench_root):

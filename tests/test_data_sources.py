@@ -17,7 +17,7 @@ from artifact.data.sources import allocate_evenly, balance_by_source, cap_per_so
 from artifact.data.splits import stratified_split
 from artifact.inference.preprocess import PreprocessConfig
 from artifact.training.calibration import fit_decision_rule
-from tests.conftest import make_art
+from tests.support.art import make_art
 
 
 def _samples(spec: dict[tuple[str, str], int]) -> tuple[list[Sample], list[int]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import save_art
+from tests.support.art import save_art
 
 distributed = pytest.importorskip("distributed", reason="the cluster extra is not installed")
 from artifact import distributed_scan  # noqa: E402
@@ -81,7 +81,7 @@ def test_an_s3_prefix_is_scanned_into_parquet_on_s3(
 ):
     import boto3
 
-    from tests.conftest import _boto_credentials, s3_keys
+    from tests.support.shared import _boto_credentials, s3_keys
 
     folder = build_images(tmp_path / "art", 12, seed=6)
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, **_boto_credentials())

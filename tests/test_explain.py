@@ -13,7 +13,7 @@ from artifact.data.samples import read_samples
 from artifact.inference.engine import Predictor
 from artifact.inference.explain import occlusion_map, overlay_png
 from artifact.inference.preprocess import crop_boxes
-from tests.api_helpers import assert_error, image_bytes, register, upload
+from tests.support.api import assert_error, image_bytes, register, upload
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from tests.api_helpers import image_bytes, register, upload
-from tests.conftest import s3_keys
+from tests.support.api import image_bytes, register, upload
+from tests.support.shared import s3_keys
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -21,21 +21,8 @@ from artifact.inference.decode import (
     UnsupportedFormatError,
     decode_image,
 )
-from tests.api_helpers import png_bomb
-
-
-def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **kwargs)
-    return buffer.getvalue()
-
-
-def gradient(size=(40, 30), mode="RGB") -> Image.Image:
-    x = np.linspace(0, 255, size[0], dtype=np.uint8)
-    rgb = np.stack(
-        np.broadcast_arrays(x[None, :], x[::-1][None, :], np.full((size[1], 1), 128, np.uint8)), -1
-    )
-    return Image.fromarray(np.ascontiguousarray(rgb.astype(np.uint8))).convert(mode)
+from tests.support.api import png_bomb
+from tests.support.art import encode, gradient
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"])

@@ -15,7 +15,7 @@ from PIL import Image
 from artifact.data.samples import read_samples
 from artifact.inference.engine import ModelNotFoundError, Predictor
 from artifact.inference.preprocess import canonicalize, prediction_crops
-from tests.api_helpers import card_cut_points, expected_verdict
+from tests.support.api import card_cut_points, expected_verdict
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from sqlalchemy import func, select
 
-from tests.api_helpers import assert_error, image_bytes, register
+from tests.support.api import assert_error, image_bytes, register
 
 pytest.importorskip("procrastinate", reason="the cluster extra is not installed")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api_helpers import image_bytes
+from tests.support.api import image_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -81,7 +81,7 @@ def test_installed_copy_predicts_with_its_bundled_model(wheel, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     row = json.loads(result.stdout)[0]
-    from tests.api_helpers import card_cut_points, expected_verdict
+    from tests.support.api import card_cut_points, expected_verdict
 
     # The verdict the installed copy's own card gives for the probability it returned.
     cuts = card_cut_points(target / "artifact" / "models" / "default")

@@ -8,7 +8,7 @@ from artifact.data.audit import audit, estimate_jpeg_quality
 from artifact.data.canonical import canonicalize_files
 from artifact.data.layouts import load_dataset
 from artifact.inference.preprocess import PreprocessConfig, canonicalize, crop_boxes, prediction_crops
-from tests.conftest import make_art
+from tests.support.art import make_art
 
 
 @pytest.mark.parametrize("quality", [30, 50, 75, 90, 95])

@@ -8,31 +8,17 @@ import zlib
 
 import pytest
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from artifact.provenance import apply_policy, collect_evidence
 from artifact.provenance.evidence import Evidence
 from artifact.provenance.png_text import read_png_text
-from tests.api_helpers import png_chunk
+from tests.support.api import png_chunk
+from tests.support.art import A1111, picture, png
 
-A1111 = "a castle at dawn, oil painting\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512"
 XMP = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
 <rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
  Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/{value}"/>
 </rdf:RDF></x:xmpmeta>"""
-
-
-def picture() -> Image.Image:
-    return Image.new("RGB", (32, 32), (120, 80, 40))
-
-
-def png(**texts: str) -> bytes:
-    info = PngInfo()
-    for key, value in texts.items():
-        info.add_text(key, value)
-    buffer = io.BytesIO()
-    picture().save(buffer, "PNG", pnginfo=info)
-    return buffer.getvalue()
 
 
 def jpeg(exif: Image.Exif | None = None, xmp: str | None = None) -> bytes:
@@ -116,7 +102,7 @@ def test_clean_or_broken_files_yield_no_evidence(data):
 
 
 def test_shared_art_dev_images_carry_no_false_metadata_claims():
-    from tests.conftest import shared_dataset
+    from tests.support.shared import shared_dataset
 
     root = shared_dataset("art-dev")
     files = sorted(root.rglob("*.jpg"))[:300]

@@ -12,7 +12,7 @@ from PIL import Image
 
 from artifact.provenance import collect_evidence
 from artifact.provenance.watermark import PAYLOADS, best_match, block_votes, chroma_u, decode_bits
-from tests.conftest import make_art
+from tests.support.art import make_art
 
 
 @pytest.fixture(scope="module")

@@ -3,53 +3,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.api_helpers import image_bytes
-from tests.conftest import s3_keys
-from tests.test_server_process import Server
+from tests.support.api import image_bytes
+from tests.support.servers import Server, Worker
+from tests.support.shared import s3_keys
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("procrastinate", reason="the cluster extra is not installed")
-
-
-class Worker:
-    def __init__(self, data_dir: Path, model_dir: Path, env: dict[str, str]):
-        self.data_dir, self.model_dir, self.env = data_dir, model_dir, env
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> Worker:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "worker.log", "ab")  # noqa: SIM115 - the process owns it
-        command = [sys.executable, "-m", "artifact", "worker", "--data-dir", str(self.data_dir),
-                   "--model", str(self.model_dir)]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
-        )
-        return self
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def test_replicas_and_a_worker_lose_nothing_when_killed(
@@ -131,7 +98,7 @@ def test_replicas_and_a_worker_lose_nothing_when_killed(
 
         import boto3
 
-        from tests.conftest import _boto_credentials
+        from tests.support.shared import _boto_credentials
 
         orphan = hashlib.sha256(b"never committed").hexdigest()
         boto3.client("s3", endpoint_url=s3_endpoint, **_boto_credentials()).put_object(

@@ -221,7 +221,7 @@ def test_empty_class_and_missing_folder_are_clear_cli_errors(manifest_root, artb
 
 @pytest.mark.shared_data
 def test_brief_training_on_shared_art_dev_writes_a_complete_run(tmp_path):
-    from tests.conftest import shared_dataset
+    from tests.support.shared import shared_dataset
 
     data = shared_dataset("art-dev")
     weights = SHARED_WEIGHTS / "mobilenet_2_5_224_tf_no_top.h5"
@@ -264,7 +264,7 @@ def test_extra_training_data_goes_to_the_training_split_only(manifest_root, fold
 
 def _multi_source_manifest(root: Path, per_source: int = 14) -> Path:
     """Three human and two AI sources, each with its own size and format, as in the wide set."""
-    from tests.conftest import make_art
+    from tests.support.art import make_art
 
     rng = np.random.default_rng(3)
     rows = []
@@ -285,7 +285,7 @@ def _multi_source_manifest(root: Path, per_source: int = 14) -> Path:
 
 
 def test_backbone_run_with_leave_one_source_out_reports_every_source(tmp_path):
-    from tests.conftest import shared_weights
+    from tests.support.shared import shared_weights
 
     weights = shared_weights("mobilenet_2_5_224_tf_no_top.h5")
     data = _multi_source_manifest(tmp_path / "multi")

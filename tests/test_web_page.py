@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api_helpers import card_cut_points, expected_verdict, image_bytes
-from tests.test_server_process import Server
+from tests.support.api import card_cut_points, expected_verdict, image_bytes
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -226,7 +226,7 @@ def test_a_batch_job_from_a_zip_runs_in_the_background(browser, tmp_path, artben
     """PostgreSQL, a replica and a worker: the page starts a job from a zip and follows it to the end."""
     import zipfile
 
-    from tests.test_replicas_fault import Worker
+    from tests.support.servers import Worker
 
     env = {"ARTIFACT_DATABASE_URL": postgres_url}
     server = Server(tmp_path / "replica" / "data", artbench_run, env=env).start()

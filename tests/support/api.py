@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 
-from tests.conftest import make_art
+from tests.support.art import make_art
 
 _counter = itertools.count()
 
