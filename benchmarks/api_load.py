@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 
 from tests.support.api import image_bytes  # noqa: E402
-from tests.test_server_process import Server  # noqa: E402
+from tests.support.servers import Server  # noqa: E402
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -50,7 +50,7 @@ def image_paths(data: Path, count: int) -> list[str]:
 
         samples = load_dataset(data).samples
         return [samples[i % len(samples)].path for i in range(count)]
-    from tests.conftest import save_art
+    from tests.support.art import save_art
 
     folder = Path(tempfile.mkdtemp())
     rng = np.random.default_rng(0)

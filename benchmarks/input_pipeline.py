@@ -31,7 +31,7 @@ def image_list(data: Path, count: int) -> tuple[list[str], list[str]]:
         rng = np.random.default_rng(0)
         picked = [samples[i] for i in sorted(rng.permutation(len(samples))[:count])]
         return [s.path for s in picked], [s.label for s in picked]
-    from tests.conftest import save_art
+    from tests.support.art import save_art
 
     folder = Path(tempfile.mkdtemp())
     rng = np.random.default_rng(0)
