@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.art import build_artbench, build_folders, build_manifest
+from tests.support.art import TINY, build_artbench, build_folders, build_manifest
 from tests.support.shared import _boto_credentials
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -33,9 +33,6 @@ def folders_root(tmp_path) -> Path:
     return build_folders(tmp_path / "folders")
 
 
-# A tiny model: trains in seconds on the fixtures, still a real CNN and a real export.
-TINY = ["--architecture", "small_cnn", "--image-size", "40", "--canonical-size", "48", "--width", "8", "--depth", "2",
-        "--batch-size", "16", "--robustness-limit", "30"]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

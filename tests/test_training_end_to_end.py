@@ -13,18 +13,11 @@ import pytest
 
 from artifact.cli import main
 from artifact.data.samples import read_samples
+from tests.support.art import TINY
 
 pytestmark = pytest.mark.slow
 SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
-TINY = ["--architecture", "small_cnn", "--image-size", "40", "--canonical-size", "48", "--width", "8", "--depth", "2",
-        "--batch-size", "16", "--robustness-limit", "30"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def artbench_run(artbench_root, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "artbench"
-    assert main(["train", "--data", str(artbench_root), "--out", str(out), "--epochs", "8", *TINY]) == 0
-    return out
+# The session's tiny run (conftest's artbench_run) is shared: tests that change a run copy it first.
 
 
 def test_one_command_writes_a_complete_run_directory(artbench_run):

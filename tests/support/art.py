@@ -15,6 +15,10 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+# A tiny model: trains in seconds on the fixtures, still a real CNN and a real export.
+TINY = ["--architecture", "small_cnn", "--image-size", "40", "--canonical-size", "48", "--width", "8", "--depth", "2",
+        "--batch-size", "16", "--robustness-limit", "30"]  # fmt: skip
+
 STYLES = (
     "art_nouveau", "baroque", "expressionism", "impressionism", "post_impressionism",
     "realism", "renaissance", "romanticism", "surrealism", "ukiyo_e",
