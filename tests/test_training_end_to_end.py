@@ -300,6 +300,8 @@ def test_backbone_run_with_leave_one_source_out_reports_every_source(tmp_path):
     for source, entry in table["sources"].items():
         assert entry["label"] == ("ai" if source in ("sd", "flux") else "human")
         assert 0.0 <= entry["called_ai"] <= 1.0 and entry["images"] > 0 and 0.0 <= entry["roc_auc"] <= 1.0
+        # The fold's head never saw the held-out source, and saw every other one.
+        assert set(entry["trained_on"]) == {"wiki", "anime", "photos", "sd", "flux"} - {source}
     metrics = json.loads((out / "report/metrics.json").read_text())
     assert metrics["leave_one_source_out"] == table
     assert set(metrics["per_source"]) == {

@@ -132,6 +132,11 @@ def _plain_features(backbone, pixels: np.ndarray, config: TrainConfig, descripti
 Part = tuple[FeatureSet, list[Sample], np.ndarray]
 
 
+def _images_per_source(names: list[str], index: np.ndarray) -> dict[str, int]:
+    """Distinct training images per source among the rows ``index`` names."""
+    return dict(sorted(Counter(names[i] for i in set(index.tolist())).items()))
+
+
 def leave_one_source_out(
     backbone,
     initial_weights: list,
@@ -219,6 +224,8 @@ def leave_one_source_out(
             "human": mix["human"],
             "cut_points": {"human": rule.human_cut, "ai": rule.ai_cut},
             "fold_validation_false_ai": guarantees["validation_human_called_ai"],
+            # Read from the rows the fold's head was fitted on: the held-out source is never here.
+            "trained_on": _images_per_source(sources["train"], fold_train.index),
         }
         if len(opposite):
             truth = np.concatenate([np.full(len(held), held_is_ai), np.full(len(opposite), not held_is_ai)])
