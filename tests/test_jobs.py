@@ -244,13 +244,24 @@ def test_a_job_is_queued_processed_by_a_worker_and_lands_in_the_history(pg_clien
     assert_error(pg_client.get(job["url"], headers=register(pg_client, "other")), 404)
 
 
-def test_two_attempts_at_one_job_record_each_file_once(pg_client, pg_settings):
+def test_two_attempts_at_one_job_record_each_file_once(pg_client, pg_settings, monkeypatch):
+    from artifact.jobs import runner
     from artifact.jobs.runner import run_job
     from artifact.storage.tables import Analysis
 
     headers = register(pg_client, "racer")
     job_id = submit(pg_client, headers, 6, broken=True).json()["id"]
     engine, context = worker_parts(pg_settings)
+    # Both attempts reach their first file before either analyses it: they really overlap.
+    barrier, started, run_file = threading.Barrier(2, timeout=60), set(), runner._run_file
+
+    def overlapping(*args, **kwargs):
+        if threading.get_ident() not in started:
+            started.add(threading.get_ident())
+            barrier.wait()
+        return run_file(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_run_file", overlapping)
     try:
         threads = [threading.Thread(target=run_job, args=(context, job_id)) for _ in range(2)]
         for thread in threads:

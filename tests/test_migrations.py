@@ -138,5 +138,17 @@ def test_downgrade_then_upgrade_round_trips(tmp_path):
     with engine.connect() as connection:
         schema = connection.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name='users'").scalar_one()
     assert "AUTOINCREMENT" not in schema
+    with engine.begin() as connection:
+        _seed(connection)  # rows written under the old schema...
+    before = _counts(engine)
     migrate(engine)
+    # ...are all there, unchanged, after the upgrade back to the newest revision.
+    assert _counts(engine) == before == {"users": 2, "api_keys": 2, "images": 1, "analyses": 2, "artworks": 2}
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT username, email FROM users ORDER BY id")).all()
+        works = connection.execute(text("SELECT title, artist, user_id FROM artworks ORDER BY id")).all()
+        version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+    assert [tuple(r) for r in rows] == [("ann", "ann@example.org"), ("bob", "bob@example.org")]
+    assert [tuple(w) for w in works] == [("t", "a", 1), ("t", "a", 2)]
+    assert version == newest_revision()
     engine.dispose()
