@@ -109,16 +109,43 @@ def test_unsupported_but_real_format_is_415():
     assert info.value.status == 415
 
 
-def test_byte_limit_is_checked_before_decoding():
+@pytest.fixture
+def pixel_loads(monkeypatch) -> list:
+    """Every pixel decode Pillow starts (ImageFile.load), recorded."""
+    from PIL import ImageFile
+
+    calls, load = [], ImageFile.ImageFile.load
+
+    def recorded(self):
+        calls.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recorded)
+    return calls
+
+
+def test_byte_limit_is_checked_before_decoding(pixel_loads):
     data = encode(gradient(), "PNG")
     with pytest.raises(ImageTooLargeError) as info:
         decode_image(data, DecodeLimits(max_bytes=len(data) - 1))
     assert info.value.status == 413
+    assert pixel_loads == []  # refused before a single pixel was decoded
+    decode_image(data)
+    assert pixel_loads  # the probe sees a decode when there is one
 
 
-def test_decompression_bomb_is_refused_before_allocation():
-    with pytest.raises(TooManyPixelsError, match="pixels"):
-        decode_image(png_bomb(100_000))
+def test_decompression_bomb_is_refused_before_allocation(pixel_loads):
+    import tracemalloc
+
+    bomb = png_bomb(100_000)  # declares 100,000 x 100,000 RGB: 30 GB decoded
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooManyPixelsError, match="pixels"):
+            decode_image(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert pixel_loads == [] and peak < 2 * 1024 * 1024
 
 
 VALID = [encode(gradient((24, 24)), fmt) for fmt in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")]
