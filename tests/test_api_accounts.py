@@ -89,16 +89,23 @@ def test_users_see_only_their_own_rows_and_admins_see_all(client, service_settin
     assert client.get(f"/v1/artworks/{ann_artwork}", headers=admin).status_code == 200
 
 
-def test_rate_limit_per_key_answers_429(service_settings):
+def test_rate_limit_per_key_answers_429(service_settings, monkeypatch):
+    import time
+    from types import SimpleNamespace
+
     from fastapi.testclient import TestClient
 
+    from artifact.api import rate_limit
     from artifact.api.app import create_app
 
+    # The clock frozen in the middle of a minute: no window boundary can reset the count.
+    frozen = (int(time.time()) // 60) * 60 + 30.0
+    monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: frozen))  # its clock only
     settings = service_settings.model_copy(update={"rate_limit_per_minute": 3})
     with TestClient(create_app(settings)) as client:
         headers = register(client, "ann")
         statuses = [client.get("/v1/analyses", headers=headers).status_code for _ in range(5)]
-        assert statuses[:3] == [200, 200, 200]
+        assert statuses == [200, 200, 200, 429, 429]
         limited = client.get("/v1/analyses", headers=headers)
         assert_error(limited, 429, "rate_limited")
         assert int(limited.headers["Retry-After"]) > 0
