@@ -65,13 +65,26 @@ def test_a_cluster_scan_gives_the_local_scans_verdicts_and_loads_the_model_once_
     rows = all_rows(str(tmp_path / "parquet"))
     assert summary.scanned == len(rows) == 31 and summary.partitions == 8 and summary.failed == 1
     assert sorted(row["path"] for row in rows) == sorted(local)
+    # The oracle: the engine and the evidence readers called directly, not the scan's own path.
+    from artifact.inference.decode import ImageDecodeError
+    from artifact.inference.engine import Predictor
+    from artifact.provenance import apply_policy, collect_evidence
+
+    predictor = Predictor(artbench_run)
     for row in rows:
         expected = local[row["path"]]
         if row["error"]:
             assert expected["error"] and row["error_code"] == expected["error_code"]
+            with pytest.raises(ImageDecodeError):
+                predictor.predict_file(row["path"])
             continue
-        assert row["verdict"] == expected["verdict"]
-        assert row["prob_ai"] == pytest.approx(float(expected["prob_ai"]), abs=1e-5)
+        direct = predictor.predict_file(row["path"])
+        data = Path(row["path"]).read_bytes()
+        verdict = apply_policy(direct.verdict, collect_evidence(data)).verdict
+        assert row["verdict"] == expected["verdict"] == verdict
+        assert row["model_verdict"] == direct.verdict
+        assert row["prob_ai"] == pytest.approx(direct.prob_ai, abs=1e-5)
+        assert float(expected["prob_ai"]) == pytest.approx(direct.prob_ai, abs=1e-5)
     # Eight partitions over two worker processes, and the model loaded once in each.
     assert summary.model_loads and set(summary.model_loads.values()) == {1}
 
