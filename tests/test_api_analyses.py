@@ -633,3 +633,21 @@ def test_each_analysis_stage_is_timed_and_every_log_line_has_the_request_id(clie
     for stage in ("decode", "model", "provenance", "store", "commit"):
         count = re.search(rf'artifact_analysis_stage_seconds_count{{stage="{stage}"}} (\S+)', metrics)
         assert count and float(count.group(1)) == 2.0, stage
+
+
+def test_uploads_wait_inside_the_memory_budget(client):
+    """README: every upload reserves its estimate from MEMORY_BUDGET_MB before decoding. With the
+    whole budget held elsewhere, uploads of every route answer 503 busy after the bounded wait."""
+    from artifact.inference.memory_budget import MemoryBudget
+
+    headers = register(client, "squeezed")
+    budget = MemoryBudget(256 * 1024 * 1024, wait_seconds=0.2)
+    client.app.state.memory_budget = budget
+    with budget.reserve(budget.limit):  # someone else's huge image is being analysed
+        assert_error(upload(client, headers), 503, "busy")
+        assert_error(upload(client, headers, path="/v1/artworks", title="T", artist="A"), 503, "busy")
+        batch = client.post("/v1/analyze/batch", files=[("files", ("a.jpg", image_bytes()))], headers=headers)
+        assert batch.json()["data"][0]["error"]["code"] == "busy"
+    assert budget.in_use == 0
+    assert upload(client, headers).status_code == 201
+    assert client.get("/v1/analyses", headers=headers).json()["count"] == 1
