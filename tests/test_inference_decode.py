@@ -67,10 +67,13 @@ def test_exif_orientation_is_applied():
     assert decode_image(encode(image, "JPEG", exif=exif)).size == (20, 40)
 
 
-def test_animated_gif_gives_its_first_frame():
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "PNG"])  # PNG with save_all: an APNG
+def test_an_animated_image_gives_its_first_frame(fmt):
     frames = [Image.new("RGB", (10, 10), colour) for colour in ((255, 0, 0), (0, 255, 0))]
     buffer = io.BytesIO()
-    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with Image.open(io.BytesIO(buffer.getvalue())) as check:
+        assert getattr(check, "n_frames", 1) == 2  # really animated
     pixels = np.asarray(decode_image(buffer.getvalue()))
     assert pixels[0, 0, 0] > 200 and pixels[0, 0, 1] < 50
 

@@ -398,6 +398,33 @@ def test_the_reaper_queues_a_job_whose_deferral_was_lost(pg_client, pg_settings,
     assert job["status"] == "done" and job["done"] == 2
 
 
+def test_the_reaper_gives_up_on_a_job_that_failed_every_attempt(pg_client, pg_settings, monkeypatch):
+    import time
+
+    from artifact.jobs import queue
+    from artifact.storage.tables import BatchJob
+
+    monkeypatch.setattr(queue, "defer", lambda app, job_id, sessions=None: None)  # nothing queued
+    headers = register(pg_client, "doomed")
+    job_id = submit(pg_client, headers, 1, broken=False).json()["id"]
+    with pg_client.app.state.writer_sessions.begin() as session:
+        session.get(BatchJob, job_id).attempts = queue.MAX_ATTEMPTS
+    time.sleep(pg_settings.worker_stalled_seconds + 0.5)
+    app = queue.make_queue(pg_settings.resolved_database_url)
+    engine, context = worker_parts(pg_settings)
+    try:
+
+        async def reap() -> int:
+            async with app.open_async():
+                return await queue.reap(app, context.sessions, pg_settings.worker_stalled_seconds)
+
+        assert asyncio.run(reap()) == 0  # not queued again...
+    finally:
+        engine.dispose()
+    job = pg_client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+    assert job["status"] == "failed" and job["finished_at"]  # ...but marked failed, with a time
+
+
 def test_a_job_over_the_limits_is_refused_and_leaves_nothing(pg_client, pg_settings):
     from artifact.storage.tables import BatchJob
 
