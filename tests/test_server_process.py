@@ -228,6 +228,42 @@ def test_a_slow_uploader_cannot_hold_shutdown_open(server_dirs, monkeypatch):
     server.log.close()
 
 
+def test_an_in_flight_upload_finishes_after_sigterm(server_dirs, monkeypatch):
+    """README: in-flight requests get GRACEFUL_SHUTDOWN_SECONDS after SIGTERM. An upload whose
+    body is still arriving when the signal comes is answered 201 and recorded."""
+    import socket
+
+    monkeypatch.setenv("ARTIFACT_GRACEFUL_SHUTDOWN_SECONDS", "20")
+    server = Server(*server_dirs).start()
+    headers = register(server.url, "in-flight")
+    data = image_bytes(size=96, fmt="PNG")
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="late.png"\r\n\r\n'
+    body = head + data + b"\r\n--b--\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw:
+        raw.sendall(
+            b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n".encode()
+            + b"Content-Type: multipart/form-data; boundary=b\r\n"
+            + f"Authorization: {headers['Authorization']}\r\n\r\n".encode()
+            + body[:100]
+        )
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        raw.sendall(body[100:])  # the rest arrives after the signal
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
+    server.process.wait(timeout=30)
+    server.log.close()
+    server.start()  # and the analysis was recorded
+    try:
+        assert httpx.get(f"{server.url}/v1/analyses", headers=headers).json()["count"] == 1
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize(
     "extra, env",
     [(["--workers", "2"], {}), ([], {"ARTIFACT_STORAGE_URL": "s3://shared-bucket/artifact"})],
