@@ -35,6 +35,8 @@ def test_probes_model_card_and_openapi(client):
     assert card["labels"] == ["human", "ai"] and len(card["sha256"]) == 64
     assert "/v1/analyze" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
+    icon = client.get("/favicon.ico")  # asked for whatever the page links: no 404 in the logs
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
 
 
 def test_readyz_is_503_until_the_model_is_loaded(service_settings, tmp_path):

@@ -123,6 +123,11 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     static = Path(__file__).parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """Browsers and bookmark tools ask for it whatever the page links: the same icon."""
+        return FileResponse(static / "favicon.svg", media_type="image/svg+xml")
+
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         """The web page: everything it needs is served from here, nothing from outside."""
