@@ -137,9 +137,10 @@ def fit_decision_rule(
     calibration, cv_loss = choose_calibration(is_ai, score)
     human_groups = _human_groups(is_ai, sources, false_ai_scope)
     cuts = _choose_cuts(calibration, is_ai, score, human_groups, max_false_ai, max_missed_ai)
-    if cuts is None and calibration.method == "isotonic":
-        # Isotonic's flat top step can hold human images at the highest reachable value; the
-        # strictly monotone temperature map can always separate them.
+    if calibration.method == "isotonic" and (cuts is None or not _extremes_reachable(calibration, cuts)):
+        # Isotonic's flat steps can hold human images at the highest reachable value, or (on
+        # scores that barely rank the classes) collapse to one value so that a score of 0 and
+        # a score of 1 get the same verdict; the strictly monotone temperature map separates them.
         calibration = fit_temperature(is_ai, score)
         cuts = _choose_cuts(calibration, is_ai, score, human_groups, max_false_ai, max_missed_ai)
     if cuts is None:
@@ -177,6 +178,13 @@ def fit_decision_rule(
     }
     rule = rule.model_copy(update={"guarantees": {**guarantees, "calibration": report}})
     return rule, rule.guarantees
+
+
+def _extremes_reachable(calibration, cuts) -> bool:
+    """A score of 0 is served ``human`` and a score of 1 ``ai`` under these cuts."""
+    low, high = (float(np.asarray(calibration.apply(np.array([v])))[0]) for v in (0.0, 1.0))
+    human_cut, ai_cut = cuts
+    return low <= human_cut and low < ai_cut <= high
 
 
 def _choose_cuts(calibration, is_ai, score, human_groups, max_false_ai, max_missed_ai, force=False):
