@@ -53,11 +53,13 @@ def main() -> None:
     card["limitations"] = [
         "MobileNetV2-1.0 (ImageNet, frozen up to block 13, top blocks fine-tuned) trained on art-dev's "
         "training split and ~1,500 images per source of the wide set; generators seen: DALL-E, "
-        "DreamStudio, Midjourney (2022-23), StarryAI, Stable Diffusion 1.x and fine-tunes, latent "
-        "diffusion, FLUX.1-dev and the 2022 generators of dcsan/imagen. Newer generators are unknown to it.",
-        "The AI cut keeps validation human art called AI at or under 2% (decision.guarantees says how "
-        "it was chosen); many AI images then fall in the uncertain zone: treat 'human' as 'no sign "
-        "of AI found', not as proof.",
+        "DreamStudio, Midjourney (2022-23 and V7), StarryAI, Stable Diffusion 1.x and fine-tunes, "
+        "latent diffusion, FLUX.1-dev and the 2022 generators of dcsan/imagen; human art from WikiArt, "
+        "People-Art, photographed paintings, anime portraits and official Arknights and Genshin Impact "
+        "illustration. Newer generators are unknown to it.",
+        "The AI cut keeps validation human art called AI at or under 2% for its worst source "
+        "(decision.guarantees says how it was chosen); many AI images then fall in the uncertain zone: "
+        "treat 'human' as 'no sign of AI found', not as proof.",
         "With a whole source held out of training (leave-one-source-out), these missed the targets "
         "(human <= 3% called AI, AI >= 70% called AI): " + ("; ".join(missed) or "none") + ".",
         "Figures per dataset are in metrics.by_dataset; false positives on famous paintings in "
