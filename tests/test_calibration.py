@@ -74,6 +74,11 @@ def test_worst_source_scope_holds_for_every_human_source():
     assert np.mean(pooled.decide(score[b])[1] == "ai") > 0.02
     assert np.mean(worst.decide(score[b])[1] == "ai") <= 0.02
     assert worst.ai_cut > pooled.ai_cut
+    # Both report the worst source's share, whatever scope chose their cut (a pooled fit used
+    # to report the pooled share under that name).
+    pooled_b = np.mean(pooled.decide(score[b])[1] == "ai")
+    assert pooled.guarantees["validation_worst_source_human_called_ai"] == round(pooled_b, 4)
+    assert pooled.guarantees["validation_human_called_ai"] < pooled_b
 
 
 def test_one_class_only_is_refused():

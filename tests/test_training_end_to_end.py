@@ -88,15 +88,25 @@ def test_card_describes_and_verifies_the_export(artbench_run):
     )
 
 
-def test_dynamic_range_export_is_verified_too(artbench_run, tmp_path):
+def test_dynamic_range_export_is_verified_too(artbench_run, tmp_path, capsys):
+    """The tiny model's 60 held-out images allow no flipped verdict (0.5% of 60 rounds to 0), and
+    dynamic-range weights flip a borderline one in some trainings (1 of 60 seen): so the export
+    is either written with its verification (every verdict kept) or refused in words."""
     import shutil
 
     copy = tmp_path / "run"
     shutil.copytree(artbench_run, copy)
-    assert main(["export", "--run", str(copy), "--quantize", "dynamic"]) == 0
-    card = json.loads((copy / "model.json").read_text())
-    assert card["export"]["quantize"] == "dynamic"
-    assert card["export"]["bytes"] < json.loads((artbench_run / "model.json").read_text())["export"]["bytes"]
+    float_card = json.loads((artbench_run / "model.json").read_text())
+    if main(["export", "--run", str(copy), "--quantize", "dynamic"]) == 0:
+        card = json.loads((copy / "model.json").read_text())
+        verification = card["export"]["verification"]
+        assert card["export"]["quantize"] == verification["quantize"] == "dynamic"
+        assert verification["images"] == 60 and verification["verdict_agreement"] == 1.0
+        assert card["export"]["bytes"] < float_card["export"]["bytes"]
+    else:
+        message = " ".join(capsys.readouterr().err.split())
+        assert "LiteRT (dynamic) gives another verdict than Keras on" in message and "of 60 held-out" in message
+        assert json.loads((copy / "model.json").read_text()) == float_card  # the float export stays
 
 
 def test_int8_export_is_verified_and_refused_when_it_moves_verdicts(artbench_run, tmp_path, capsys):

@@ -161,7 +161,10 @@ def fit_decision_rule(
         "false_ai_scope": false_ai_scope,
         "max_missed_ai": max_missed_ai,
         "validation_human_called_ai": round(float(np.mean(verdicts[~is_ai] == "ai")), 4),
-        "validation_worst_source_human_called_ai": round(false_ai_of(verdicts, human_groups), 4),
+        # Per source whatever the scope the cut was chosen for (pooled would report the pool).
+        "validation_worst_source_human_called_ai": round(
+            false_ai_of(verdicts, _human_groups(is_ai, sources, "worst_source")), 4
+        ),
         "validation_ai_called_human": round(float(np.mean(verdicts[is_ai] == "human")), 4),
         "validation_mix": {
             "human": verdict_mix(verdicts[~is_ai]),
