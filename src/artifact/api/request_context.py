@@ -44,8 +44,7 @@ class RequestIdMiddleware:
 
 
 def install_request_logging() -> None:
-    """Give every log record a ``request_id`` ("-" outside a request), and a format that shows
-    it where nothing configured logging (a ``serve`` worker process)."""
+    """Give every log record a ``request_id`` ("-" outside a request)."""
     factory = logging.getLogRecordFactory()
     if not getattr(factory, "adds_request_id", False):
 
@@ -56,13 +55,9 @@ def install_request_logging() -> None:
 
         with_request_id.adds_request_id = True  # type: ignore[attr-defined]
         logging.setLogRecordFactory(with_request_id)
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-    for handler in root.handlers:
+    # Logging itself stays the application's to configure (the command line shows the id
+    # with LOG_FORMAT); a library user's root logger is not touched beyond this filter.
+    for handler in logging.getLogger().handlers:
         # Records made without the factory (logging.makeLogRecord, other processes' records)
         # still format.
         if not any(isinstance(f, _DefaultRequestId) for f in handler.filters):

@@ -24,11 +24,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from artifact.api.request_context import install_request_logging
+    from artifact.api.request_context import LOG_FORMAT, install_request_logging
 
+    serving = getattr(args, "handler", None) is cmd_serve
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s [%(request_id)s]: %(message)s",
+        # The service's lines carry their request's id; a command's own lines need none.
+        format=LOG_FORMAT if serving else "%(levelname)s %(name)s: %(message)s",
     )
     install_request_logging()  # every record gets its request id ("-" outside a request)
     if args.verbose:
