@@ -17,6 +17,7 @@ The taps pool early blocks because generation traces are low-level texture, whic
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,8 +110,15 @@ def resolve_weights(weights: str | None) -> str | None:
 
 
 def weights_sha256(path: str | Path) -> str:
+    # A run resolves its weights several times (refusal check, build, config): hash once.
+    info = Path(path).stat()
+    return _file_sha256(str(Path(path).resolve()), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str, _size: int, _mtime_ns: int) -> str:
     digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
+    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
