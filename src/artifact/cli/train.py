@@ -48,6 +48,14 @@ def register(commands) -> None:
     shapes.add_argument(
         "--jpeg-quality", type=int, default=argparse.SUPPRESS, help="canonical JPEG round trip (90; 0 off)"
     )
+    shapes.add_argument(
+        "--view", choices=["canonical", "native"], default=argparse.SUPPRESS,
+        help="canonical: the whole image resized to the canonical size; native: crops at the image's "
+        "own scale (shorter side kept within the scale range) plus one canonical view, logits averaged",
+    )  # fmt: skip
+    shapes.add_argument(
+        "--max-crops", type=int, default=argparse.SUPPRESS, help="native view: most crops per image (9)"
+    )
     parser.add_argument(
         "--processing", choices=["aligned", "none"], default=argparse.SUPPRESS,
         help="aligned (default): every training image of both classes draws one shared processing "
@@ -116,10 +124,9 @@ def train_config(args: argparse.Namespace):
         preprocess["canonical_size"] = max(given["image_size"], preprocess.get("canonical_size", 256))
         if given["image_size"] == preprocess["canonical_size"]:
             preprocess["crop_mode"] = "center"  # one crop covers the whole image
-    for option, key in (("canonical_size", "canonical_size"), ("jpeg_quality", "jpeg_quality"),
-                        ("crop_mode", "crop_mode")):  # fmt: skip
+    for option in ("canonical_size", "jpeg_quality", "crop_mode", "view", "max_crops"):
         if option in given:
-            preprocess[key] = given[option]
+            preprocess[option] = given[option]
     values["preprocess"] = preprocess
     return TrainConfig.model_validate(values)
 

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from artifact.inference.decode import DecodeLimits, ImageDecodeError, read_image_file
-from artifact.inference.preprocess import PreprocessConfig, canonicalize
+from artifact.inference.preprocess import PreprocessConfig, canonicalize, native_window
 
 log = logging.getLogger(__name__)
 Perturbation = Callable[[Image.Image], Image.Image]
@@ -25,6 +25,8 @@ Perturbation = Callable[[Image.Image], Image.Image]
 IndexedProcessing = Callable[[int, Image.Image], Image.Image]
 # Above this many bytes the cache lives in a memory-mapped file instead of RAM.
 IN_MEMORY_LIMIT = 4 * 1024**3
+# Training data may hold images larger than an upload may be.
+FILE_LIMITS = DecodeLimits(max_bytes=1 << 31, max_pixels=200_000_000, min_side=1)
 
 
 @dataclass
@@ -62,11 +64,10 @@ def canonicalize_files(
         pixels = np.empty(shape, dtype=np.uint8)
     ok = np.zeros(len(paths), dtype=bool)
     errors: list[tuple[str, str]] = []
-    limits = DecodeLimits(max_bytes=1 << 31, max_pixels=200_000_000, min_side=1)
 
     def work(index: int) -> None:
         try:
-            image = read_image_file(paths[index], limits)
+            image = read_image_file(paths[index], FILE_LIMITS)
             if perturb is not None:
                 image = perturb(image)
             if process is not None:
@@ -99,3 +100,21 @@ def _compact(pixels: np.memmap, kept: list[int]) -> np.memmap:
         if new != old:
             pixels[new] = pixels[old]
     return pixels[: len(kept)]
+
+
+def native_windows(
+    config: PreprocessConfig, process: IndexedProcessing | None, seed: int | None
+) -> IndexedProcessing:
+    """``process`` followed by the native view's cached square (:func:`native_window`).
+
+    With ``seed`` (training) each image's scale and square are drawn, seeded by (seed, index)
+    on a stream apart from the processing chain's; without it they are the served ones.
+    """
+
+    def window(index: int, image: Image.Image) -> Image.Image:
+        if process is not None:
+            image = process(index, image)
+        rng = None if seed is None else np.random.default_rng([seed, index, 1])
+        return native_window(image, config, rng)
+
+    return window

@@ -20,7 +20,7 @@ from artifact.inference.card import ModelCard
 from artifact.inference.decision import Verdict
 from artifact.inference.decode import DEFAULT_LIMITS, DecodeLimits, decode_image, read_limited_bytes
 from artifact.inference.litert import LiteRTModel
-from artifact.inference.preprocess import canonicalize, prediction_crops
+from artifact.inference.preprocess import aggregate, model_views
 
 MODEL_ENV = "ARTIFACT_MODEL_DIR"
 
@@ -95,14 +95,14 @@ class Predictor:
         return {"name": self.card.name, "sha256": self.card.sha256}
 
     def probabilities(self, images: list[Image.Image]) -> np.ndarray:
-        """Mean class probabilities over each image's crops, shape (n, classes)."""
+        """Each image's class probabilities aggregated over its views, shape (n, classes)."""
         config = self.card.preprocess
-        crops = [prediction_crops(canonicalize(image, config), config) for image in images]
-        if not crops:
+        views = [model_views(image, config) for image in images]
+        if not views:
             return np.zeros((0, len(self.card.labels)), dtype=np.float32)
-        per_image = crops[0].shape[0]
-        probs = self.model.predict(np.concatenate(crops))
-        return probs.reshape(len(images), per_image, -1).mean(axis=1)
+        probs = self.model.predict(np.concatenate(views))
+        ends = np.cumsum([len(v) for v in views])
+        return np.stack([aggregate(part, config) for part in np.split(probs, ends[:-1])])
 
     def predict_images(self, images: list[Image.Image], sha256s: list[str]) -> list[Prediction]:
         """Predict on decoded RGB images (batched through the interpreter)."""

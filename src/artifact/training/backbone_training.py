@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from artifact.data.augment import AugmentConfig
-from artifact.data.canonical import canonicalize_files
+from artifact.data.canonical import canonicalize_files, native_windows
 from artifact.data.samples import HUMAN, Sample, source_of, write_samples
 from artifact.data.tasks import usable_samples
 from artifact.inference.decision import DEFAULT_MAX_MISSED_AI, FalseAiScope, verdict_mix
@@ -87,7 +87,11 @@ def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> kera
     )
     if config.leave_one_source_out or config.keep_features:
         test = canonicalize_files(
-            [s.path for s in splits.test], preprocess, description="canonicalising test"
+            [s.path for s in splits.test],
+            preprocess,
+            # The native view's one centre square at the served scale, as validation has.
+            process=native_windows(preprocess, None, None) if preprocess.view == "native" else None,
+            description="canonicalising test",
         )
         test_samples = [splits.test[i] for i in test.kept]
         _, test_targets = usable_samples(config.task, test_samples, splits.class_names)

@@ -26,16 +26,15 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from artifact.data.canonical import canonicalize_files
 from artifact.data.layouts import DatasetError, Layout, load_dataset
 from artifact.data.samples import HUMAN, Sample, read_samples, source_of
 from artifact.data.tasks import usable_samples
 from artifact.inference.decision import DecisionRule, verdict_mix
-from artifact.inference.preprocess import PreprocessConfig, canonicalize
+from artifact.inference.preprocess import PreprocessConfig
 from artifact.training.calibration import expected_calibration_error, fit_decision_rule
 from artifact.training.config import TrainConfig
 from artifact.training.invariance import invariance_audit
-from artifact.training.keras_predict import predict_probabilities
+from artifact.training.keras_predict import predict_files, predict_images
 from artifact.training.plots import plot_confusion_matrix, plot_roc, plot_training_curves
 from artifact.training.robustness import PERTURBATIONS
 from artifact.training.run_dir import RunDir, write_json
@@ -73,11 +72,10 @@ def evaluate_run(
         raise DatasetError("no test images the model's task can label")
 
     rule = _fit_rule_on_validation(run, model, preprocess, task, class_names, config)
-    canonical = canonicalize_files([s.path for s in test_samples], preprocess, description="test")
-    test_samples = [test_samples[i] for i in canonical.kept]
+    kept, errors, probs = predict_files(model, [s.path for s in test_samples], preprocess, description="test")
+    test_samples = [test_samples[i] for i in kept]
     _, targets = usable_samples(task, test_samples, class_names)
     y_true = np.array(targets)
-    probs = predict_probabilities(model, canonical.pixels, preprocess)
     y_pred = decide(probs, class_names, rule)
     # (calibrated P(AI), verdict) per test image, decided once for every figure below.
     served = rule.decide(1.0 - probs[:, 0]) if rule is not None else None
@@ -86,7 +84,7 @@ def evaluate_run(
     metrics: dict = {
         "evaluated_on": source,
         "test_images": len(test_samples),
-        "skipped_unreadable": len(canonical.errors),
+        "skipped_unreadable": len(errors),
         "task": task,
         "class_names": class_names,
         "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
@@ -176,8 +174,7 @@ def _keras_scorer(model, preprocess: PreprocessConfig):
     """Decoded images -> raw scores, through the same canonicalisation and crops as serving."""
 
     def score(images) -> np.ndarray:
-        pixels = np.stack([canonicalize(image, preprocess) for image in images])
-        return 1.0 - predict_probabilities(model, pixels, preprocess)[:, 0]
+        return 1.0 - predict_images(model, images, preprocess)[:, 0]
 
     return score
 
@@ -232,17 +229,16 @@ def _fit_rule_on_validation(
     if class_names[0] != HUMAN or not run.split("val").is_file():
         return None
     val, targets = usable_samples(task, read_samples(run.split("val")), class_names)
-    canonical = canonicalize_files([s.path for s in val], preprocess, description="validation")
-    if not canonical.kept:
+    kept, _, probs = predict_files(model, [s.path for s in val], preprocess, description="validation")
+    if not kept:
         raise DatasetError("no readable validation images to fit the decision rule on")
-    is_ai = np.array(targets)[canonical.kept] != 0
-    probs = predict_probabilities(model, canonical.pixels, preprocess)
+    is_ai = np.array(targets)[kept] != 0
     rule, _ = fit_decision_rule(
         is_ai,
         1.0 - probs[:, 0],
         max_false_ai=config.max_false_ai,
         max_missed_ai=config.max_missed_ai,
-        sources=[source_of(val[i]) for i in canonical.kept],
+        sources=[source_of(val[i]) for i in kept],
         false_ai_scope=config.false_ai_scope,
     )
     return rule
@@ -257,14 +253,13 @@ def _robustness(model, samples, y_true, preprocess, class_names, rule, limit, ba
     paths = [samples[i].path for i in chosen]
     table = {"images": len(chosen), "clean": baseline if len(chosen) == len(samples) else None}
     for name, perturb in PERTURBATIONS.items():
-        canonical = canonicalize_files(paths, preprocess, perturb=perturb, description=name)
-        probs = predict_probabilities(model, canonical.pixels, preprocess)
+        kept, _, probs = predict_files(model, paths, preprocess, perturb=perturb, description=name)
         predicted = decide(probs, class_names, rule)
-        table[name] = round(float(np.mean(predicted == y_true[chosen][canonical.kept])), 4)
+        table[name] = round(float(np.mean(predicted == y_true[chosen][kept])), 4)
     if table["clean"] is None:
-        canonical = canonicalize_files(paths, preprocess, description="clean")
-        predicted = decide(predict_probabilities(model, canonical.pixels, preprocess), class_names, rule)
-        table["clean"] = round(float(np.mean(predicted == y_true[chosen][canonical.kept])), 4)
+        kept, _, probs = predict_files(model, paths, preprocess, description="clean")
+        predicted = decide(probs, class_names, rule)
+        table["clean"] = round(float(np.mean(predicted == y_true[chosen][kept])), 4)
     return table
 
 

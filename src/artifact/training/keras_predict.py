@@ -1,14 +1,24 @@
-"""Score canonical images with a Keras model, crop for crop as the LiteRT engine does."""
+"""Score images with a Keras model, view for view as the LiteRT engine does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
-from artifact.inference.preprocess import PreprocessConfig, crop_boxes, prediction_crops
+from artifact.data.canonical import FILE_LIMITS, Perturbation, canonicalize_files
+from artifact.inference.decode import ImageDecodeError, read_image_file
+from artifact.inference.preprocess import (
+    PreprocessConfig,
+    aggregate,
+    crop_boxes,
+    model_views,
+    prediction_crops,
+)
 
 
 def compiled_inference(model: Callable) -> Callable:
@@ -41,3 +51,71 @@ def predict_probabilities(
     if not results:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     return np.concatenate(results).astype(np.float32)
+
+
+def predict_images(
+    model: keras.Model, images: Iterable[Image.Image], preprocess: PreprocessConfig, batch_size: int = 64
+) -> np.ndarray:
+    """Class probabilities of decoded images from their :func:`model_views`, aggregated as the
+    engine aggregates them, shape (n, classes). At most ``batch_size`` views go through at once.
+    """
+    infer = compiled_inference(model)
+    results: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        probs = np.asarray(infer(np.concatenate(pending)))
+        ends = np.cumsum([len(v) for v in pending])
+        results.extend(aggregate(part, preprocess) for part in np.split(probs, ends[:-1]))
+        pending.clear()
+
+    for image in images:
+        pending.append(model_views(image, preprocess))
+        if sum(len(v) for v in pending) >= batch_size:
+            flush()
+    if pending:
+        flush()
+    if not results:
+        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+    return np.stack(results).astype(np.float32)
+
+
+def predict_files(
+    model: keras.Model,
+    paths: list[str],
+    preprocess: PreprocessConfig,
+    *,
+    perturb: Perturbation | None = None,
+    description: str = "scoring",
+) -> tuple[list[int], list[tuple[str, str]], np.ndarray]:
+    """(kept indices, (path, message) of unreadable files, probabilities) of image files, scored
+    as served. The canonical view goes through the canonical cache; the native one needs the
+    whole image, so files are decoded a few at a time (threads) and scored view by view.
+    """
+    if preprocess.view == "canonical":
+        canonical = canonicalize_files(paths, preprocess, perturb=perturb, description=description)
+        return canonical.kept, canonical.errors, predict_probabilities(model, canonical.pixels, preprocess)
+    kept: list[int] = []
+    errors: list[tuple[str, str]] = []
+
+    def load(index: int) -> Image.Image | None:
+        try:
+            image = read_image_file(paths[index], FILE_LIMITS)
+        except ImageDecodeError as exc:
+            errors.append((paths[index], exc.message))
+            return None
+        return perturb(image) if perturb is not None else image
+
+    def decoded() -> Iterable[Image.Image]:
+        # A chunk at a time: Executor.map submits everything at once, which would hold every
+        # decoded image of the split in memory.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for start in range(0, len(paths), 16):
+                chunk = range(start, min(start + 16, len(paths)))
+                for index, image in zip(chunk, pool.map(load, chunk), strict=True):
+                    if image is not None:
+                        kept.append(index)
+                        yield image
+
+    probs = predict_images(model, decoded(), preprocess)
+    return kept, sorted(errors), probs

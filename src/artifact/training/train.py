@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from artifact.data.augment import AugmentConfig
-from artifact.data.canonical import canonicalize_files
+from artifact.data.canonical import canonicalize_files, native_windows
 from artifact.data.layouts import DatasetError, LabelledData, load_dataset
 from artifact.data.pipeline import make_eval_dataset, make_train_dataset
 from artifact.data.samples import Sample, write_samples
@@ -137,6 +137,8 @@ def _train(config: TrainConfig, run: RunDir) -> RunDir:
             if name == "train" and config.processing is not None
             else None
         )
+        if config.preprocess.view == "native":
+            process = native_windows(config.preprocess, process, config.seed if name == "train" else None)
         result = canonicalize_files(
             [s.path for s in samples],
             config.preprocess,
