@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from artifact.cli import build_parser
@@ -54,3 +56,28 @@ def test_a_bad_recipe_says_what_is_wrong(tmp_path):
     typo.write_text("epoch = 4\n")
     with pytest.raises(UserFacingError, match="unknown settings epoch"):
         config_of("--recipe", str(typo))
+
+
+def test_every_command_is_a_module_that_registers_a_parser_with_a_handler():
+    from artifact.cli import COMMANDS
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+
+    def leaves(sub):
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        if not nested:
+            return [sub]
+        return [leaf for child in nested[0].choices.values() for leaf in leaves(child)]
+
+    assert len(commands) == len(COMMANDS)
+    heavy = set()
+    for name, sub in commands.items():
+        for leaf in leaves(sub):
+            defaults = leaf._defaults
+            assert callable(defaults.get("handler")), f"{leaf.prog} has no handler"
+            if defaults.get("needs_tensorflow"):
+                heavy.add(name)
+    # Only the training side loads TensorFlow; predict, scan, serve ... stay LiteRT-only.
+    assert heavy == {"train", "evaluate", "calibrate", "export"}
+    assert commands["serve"]._defaults.get("serving") is True

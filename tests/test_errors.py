@@ -58,7 +58,6 @@ def test_one_cli_handler_prints_one_line(monkeypatch, capsys):
     def refuse(_args):
         raise NulCharacterError("text may not contain NUL characters")
 
-    monkeypatch.setattr(cli, "cmd_inspect", refuse)
     parser = cli.build_parser
     monkeypatch.setattr(cli, "build_parser", lambda: _with_handler(parser(), refuse))
     assert cli.main(["inspect", "x.png"]) == 2

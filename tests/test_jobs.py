@@ -169,7 +169,6 @@ def stored_files(settings) -> list:
 
 def worker_parts(settings):
     """What `artifact worker` builds: a context over the service's database and store."""
-    from artifact.api.routes.analyses import limits_of
     from artifact.inference.engine import Predictor
     from artifact.inference.memory_budget import MemoryBudget
     from artifact.jobs.runner import WorkerContext
@@ -179,7 +178,7 @@ def worker_parts(settings):
     engine = create_db_engine(settings.resolved_database_url)
     context = WorkerContext(
         sessions=session_factory(engine), store=open_image_store(settings), predictor=Predictor(settings.model_dir),
-        limits=limits_of(settings), memory_budget=MemoryBudget(1 << 30),
+        limits=settings.decode_limits(), memory_budget=MemoryBudget(1 << 30),
     )  # fmt: skip
     return engine, context
 

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         None, description="PEM file of CA certificates trusted for C2PA camera-capture claims"
     )
 
+    def decode_limits(self):
+        """The upload limits every decode of a user's file is held to (API, worker, jobs)."""
+        from artifact.inference.decode import DecodeLimits
+
+        return DecodeLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
+
     def c2pa_trust_anchors_pem(self) -> str | None:
         return _read_pem(self.c2pa_trust_anchors) if self.c2pa_trust_anchors else None
 

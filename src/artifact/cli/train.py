@@ -71,7 +71,7 @@ def register(commands) -> None:
         help="the head sees only the last block",
     )  # fmt: skip
     parser.add_argument("--quantize", choices=["none", "dynamic", "int8"], default="none")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_tensorflow=True)
 
 
 def _add_field_option(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> None:

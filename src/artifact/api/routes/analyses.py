@@ -25,7 +25,6 @@ from artifact.api.schemas import (
 )
 from artifact.api.uploads import ensure_storage_room, read_upload
 from artifact.errors import ArtifactError
-from artifact.inference.decode import DecodeLimits
 from artifact.service import analyse_image
 from artifact.storage import crud
 from artifact.storage.tables import StoredImage
@@ -36,10 +35,6 @@ MEDIA_TYPES = {"jpeg": "image/jpeg", "mpo": "image/jpeg", "png": "image/png", "w
                "bmp": "image/bmp", "tiff": "image/tiff", "gif": "image/gif"}  # fmt: skip
 
 
-def limits_of(settings) -> DecodeLimits:
-    return DecodeLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
-
-
 def run_analysis(
     request: Request, data: bytes, filename: str, user, predictor, settings, store, artwork=None,
     idempotency_key: str | None = None,
@@ -47,8 +42,8 @@ def run_analysis(
     with request.app.state.sessions() as session:
         ensure_storage_room(session, user, len(data), settings.storage_quota_mb)
     analysis, work = analyse_image(
-        data, filename=filename, user_id=user.id, predictor=predictor,
-        sessions=request.app.state.writer_sessions, store=store, limits=limits_of(settings), artwork=artwork,
+        data, filename=filename, user_id=user.id, predictor=predictor, artwork=artwork,
+        sessions=request.app.state.writer_sessions, store=store, limits=settings.decode_limits(),
         c2pa_trust_anchors=settings.c2pa_trust_anchors_pem(), memory_budget=request.app.state.memory_budget,
         idempotency_key=idempotency_key, observe_stage=request.app.state.metrics.observe_stage,
     )  # fmt: skip
