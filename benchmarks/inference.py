@@ -161,7 +161,7 @@ def main() -> None:
         f"occlusion heatmap + PNG overlay ({evaluations} crops scored): median {statistics.median(heat) * 1e3:.0f} ms, max {max(heat) * 1e3:.0f} ms"
     )
 
-    from artifact.scan import scan_folder
+    from artifact.scanning.local import scan_folder
 
     folder = Path(tempfile.mkdtemp())
     for i, path in enumerate(paths[: args.scan_images]):

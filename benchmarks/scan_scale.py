@@ -79,7 +79,7 @@ def upload_folder(folder: Path, endpoint: str, bucket: str) -> None:
 
 
 def time_local(folder: Path, model: str | None, workers: int, scratch: Path) -> float:
-    from artifact.scan import scan_folder
+    from artifact.scanning.local import scan_folder
 
     report = scratch / f"local-{time.perf_counter_ns()}.csv"
     started = time.perf_counter()
@@ -90,7 +90,7 @@ def time_local(folder: Path, model: str | None, workers: int, scratch: Path) -> 
 
 
 def time_dask(client, source: str, output: str, model: str | None, endpoint: str | None, size: int) -> float:
-    from artifact.distributed_scan import scan_distributed
+    from artifact.scanning.distributed import scan_distributed
 
     summary = scan_distributed(
         source, output, client=client, model_dir=model, endpoint=endpoint, partition_size=size, progress=False
@@ -113,8 +113,8 @@ def main() -> None:
     parser.add_argument("--project", type=int, default=10_000_000, help="images in the projection")
     args = parser.parse_args()
 
-    from artifact import distributed_scan
     from artifact.inference.engine import Predictor
+    from artifact.scanning import distributed as distributed_scan
 
     model = str(Predictor(args.model).model_dir)
     for name, value in {

@@ -121,7 +121,7 @@ def test_scan_survives_odd_file_names_fifos_and_devices(artbench_run, image_fold
     args = ["scan", str(image_folder), "--out", str(report), "--model", str(artbench_run)]
     assert main(args) == 0
     assert "scanned 12 new files" in capsys.readouterr().out  # 10 + broken + the odd name
-    from artifact.reports import read_report
+    from artifact.scanning.reports import read_report
 
     rows = read_report(report)
     escaped = [r for r in rows if "\\xe9" in r["path"]]
@@ -132,7 +132,7 @@ def test_scan_survives_odd_file_names_fifos_and_devices(artbench_run, image_fold
 
 
 def test_csv_cells_that_start_a_formula_are_neutralised(tmp_path):
-    from artifact.reports import read_report, write_report
+    from artifact.scanning.reports import read_report, write_report
 
     report = tmp_path / "r.csv"
     rows = [{"path": "=HYPERLINK(\"http://evil\")", "verdict": "human", "prob_ai": 0.1,

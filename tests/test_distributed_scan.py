@@ -18,8 +18,8 @@ import pytest
 from tests.support.art import save_art
 
 distributed = pytest.importorskip("distributed", reason="the cluster extra is not installed")
-from artifact import distributed_scan  # noqa: E402
 from artifact.cli import main  # noqa: E402
+from artifact.scanning import distributed as distributed_scan  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def all_rows(output: str, endpoint: str | None = None) -> list[dict]:
 def test_a_cluster_scan_gives_the_local_scans_verdicts_and_loads_the_model_once_per_worker(
     artbench_run, tmp_path, cluster_client
 ):
-    from artifact.scan import scan_folder
+    from artifact.scanning.local import scan_folder
 
     folder = build_images(tmp_path / "art", 30)
     scan_folder(folder, tmp_path / "local.csv", artbench_run, workers=2, progress=False)
@@ -87,6 +87,15 @@ def test_a_cluster_scan_gives_the_local_scans_verdicts_and_loads_the_model_once_
         assert float(expected["prob_ai"]) == pytest.approx(direct.prob_ai, abs=1e-5)
     # Eight partitions over two worker processes, and the model loaded once in each.
     assert summary.model_loads and set(summary.model_loads.values()) == {1}
+    # One row schema: the CSV report and the Parquet partitions have the same columns.
+    import pyarrow.parquet as pq
+
+    from artifact.scanning.rows import COLUMNS
+
+    with open(tmp_path / "local.csv") as handle:
+        assert tuple(next(csv.reader(handle))) == COLUMNS
+    first = next((tmp_path / "parquet").glob("part-*.parquet"))
+    assert tuple(pq.read_schema(first).names) == COLUMNS
 
 
 def test_an_s3_prefix_is_scanned_into_parquet_on_s3(

@@ -6,7 +6,7 @@ import csv
 import io
 
 from artifact.api.schemas import AnalysisPublic, ArtworkPublic
-from artifact.reports import csv_cell
+from artifact.scanning.reports import csv_cell
 
 GALLERY_COLUMNS = (
     "artwork_id", "title", "artist", "submitted_at", "verdict", "model_verdict", "prob_ai",

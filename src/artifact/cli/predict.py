@@ -23,7 +23,7 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from artifact.scan import analyse_path
+    from artifact.scanning.rows import analyse_path
 
     predictor = load_predictor(args.model)
     rows = [analyse_path(predictor, path, thumbnails=False) for path in args.images]

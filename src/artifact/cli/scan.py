@@ -36,7 +36,7 @@ def register(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from artifact.errors import UserFacingError
-    from artifact.scan import scan_folder
+    from artifact.scanning.local import scan_folder
 
     suffix = Path(args.out).suffix.lower()
     report = suffix in (".csv", ".json", ".html", ".htm")
@@ -66,7 +66,7 @@ def _scan_distributed(args: argparse.Namespace) -> int:
     from artifact.errors import UserFacingError
 
     try:
-        from artifact import distributed_scan
+        from artifact.scanning import distributed as distributed_scan
     except ImportError as exc:
         raise UserFacingError(
             f"distributed scans need the cluster extra: pip install 'artifact[cluster]' ({exc})"

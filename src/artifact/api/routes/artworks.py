@@ -166,7 +166,7 @@ def _report(works: list[ArtworkPublic], store, predictor, title: str) -> HTMLRes
     import io
     from datetime import UTC, datetime
 
-    from artifact.reports import render_html, thumbnail_data_uri
+    from artifact.scanning.reports import render_html, thumbnail_data_uri
 
     rows = []
     for work in works:

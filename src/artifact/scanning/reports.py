@@ -7,13 +7,12 @@ import csv
 import html
 import io
 import json
-import os
 from pathlib import Path
 
 from PIL import Image
 
-COLUMNS = ("path", "verdict", "model_verdict", "verdict_reason", "prob_ai", "score", "sha256", "width",
-           "height", "evidence", "error", "error_code")  # fmt: skip
+from artifact.scanning.rows import COLUMNS
+
 # A cell starting with one of these is a formula to a spreadsheet (OWASP: CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _DATA_MARKER = '<script type="application/json" id="artifact-results">'
@@ -41,12 +40,6 @@ def write_report(path: Path, rows: list[dict], header: dict | None = None) -> No
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
-
-
-def printable_path(path: str) -> str:
-    """A file name as text every report format can hold: bytes that are not UTF-8 (a Linux
-    name may be any bytes) become ``\\xNN`` escapes; valid names are unchanged."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def csv_cell(value):

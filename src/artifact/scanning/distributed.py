@@ -22,18 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from artifact.inference.formats import has_image_name, is_image_path
-from artifact.reports import printable_path
+from artifact.scanning.rows import ROW_SCHEMA, printable_path
+from artifact.scanning.sources import is_s3, iter_input_keys
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PARTITION_SIZE = 256
-COLUMNS = (
-    ("path", "string"), ("verdict", "string"), ("model_verdict", "string"), ("prob_ai", "float64"),
-    ("score", "float64"),
-    ("sha256", "string"), ("width", "int64"), ("height", "int64"), ("verdict_reason", "string"),
-    ("evidence", "string"), ("error", "string"), ("error_code", "string"),
-)  # fmt: skip
 
 
 @dataclass
@@ -58,35 +52,7 @@ class DistributedScanSummary:
     seconds: float = 0.0
 
 
-# ---- inputs and outputs: a local folder or an s3:// prefix -------------------------------
-
-
-def is_s3(url: str) -> bool:
-    return str(url).startswith("s3://")
-
-
-def iter_input_keys(source: str, endpoint: str | None = None) -> Iterator[str]:
-    """Image files under ``source`` in a stable order, yielded as they are listed."""
-    if is_s3(source):
-        from artifact.storage.object_store import iter_objects, open_bucket
-
-        store, prefix = open_bucket(source, endpoint)
-        bucket = source[5:].split("/", 1)[0]
-        base = f"s3://{bucket}/{prefix}/" if prefix else f"s3://{bucket}/"
-        for meta in iter_objects(store):
-            name = meta["path"]
-            if has_image_name(name):
-                yield base + name
-        return
-    root = Path(source)
-    if not root.is_dir():
-        raise NotADirectoryError(f"not a folder: {source}")
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            # The same rule as the local scan: regular files only (a FIFO would hang a worker).
-            if is_image_path(Path(folder) / name):
-                yield str(Path(folder) / name)
+# ---- outputs: a local folder or an s3:// prefix -------------------------------------------
 
 
 def _output_store(output: str, endpoint: str | None):
@@ -135,7 +101,7 @@ def _write_part(output: str, name: str, rows: list[dict], endpoint: str | None) 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([(column, getattr(pa, kind)()) for column, kind in COLUMNS])
+    schema = pa.schema([(column, getattr(pa, kind)()) for column, kind in ROW_SCHEMA.items()])
     table = pa.Table.from_pylist([_flat(row) for row in rows], schema=schema)
     store = _output_store(output, endpoint)
     if store is None:
@@ -152,74 +118,21 @@ def _write_part(output: str, name: str, rows: list[dict], endpoint: str | None) 
 
 
 def _flat(row: dict) -> dict:
-    flat = {column: row.get(column) for column, _kind in COLUMNS}
+    flat = {column: row.get(column) for column in ROW_SCHEMA}
     flat["evidence"] = json.dumps(row["evidence"]) if row.get("evidence") else None
     return flat
 
 
 # ---- the task a worker runs -----------------------------------------------------------------
 
-_predictors: dict[str | None, object] = {}
-_loads = 0
-
-
-def _worker_predictor(model_dir: str | None):
-    """The model, loaded once per worker process (not per task, not per image)."""
-    global _loads
-    if model_dir not in _predictors:
-        from artifact.inference.engine import Predictor
-
-        _predictors[model_dir] = Predictor(model_dir, num_threads=1)
-        _loads += 1
-    return _predictors[model_dir]
-
-
-def _read_key(key: str, endpoint: str | None) -> bytes:
-    from artifact.inference.decode import (
-        DEFAULT_LIMITS,
-        ImageTooLargeError,
-        read_limited_bytes,
-        too_large_message,
-    )
-
-    if not is_s3(key):
-        return read_limited_bytes(key)
-    import obstore
-
-    from artifact.storage.object_store import open_bucket
-
-    bucket, _, name = key[5:].partition("/")
-    if (bucket, endpoint) not in _buckets:  # one client per bucket per worker process
-        _buckets[bucket, endpoint] = open_bucket(f"s3://{bucket}", endpoint)[0]
-    store = _buckets[bucket, endpoint]
-    size = obstore.head(store, name)["size"]
-    if size > DEFAULT_LIMITS.max_bytes:
-        raise ImageTooLargeError(too_large_message(size, DEFAULT_LIMITS.max_bytes))
-    return bytes(obstore.get(store, name).bytes())
-
-
-_buckets: dict = {}
-
 
 def scan_partition(
     keys: list[str], output: str, part: str, model_dir: str | None, endpoint: str | None
 ) -> PartitionResult:
-    """Analyse one partition and write it; a bad file is a row with its error, never a stop."""
-    from artifact.inference.decode import ImageDecodeError
-    from artifact.scan import analyse_bytes
+    """Analyse one partition (the scan's one partition function) and write it whole."""
+    from artifact.scanning import partition
 
-    predictor = _worker_predictor(model_dir)
-    rows = []
-    for key in keys:
-        try:
-            data = _read_key(key, endpoint)
-        except ImageDecodeError as exc:
-            rows.append({"path": key, "error": exc.message, "error_code": exc.code})
-            continue
-        except Exception as exc:  # noqa: BLE001 - a missing or unreadable key is that file's error
-            rows.append({"path": key, "error": f"cannot read: {exc}", "error_code": "io_error"})
-            continue
-        rows.append(analyse_bytes(predictor, key, data))
+    rows = partition.analyse_keys(keys, model_dir, endpoint)
     _write_part(output, part, rows, endpoint)
     return PartitionResult(
         part=part,
@@ -227,7 +140,7 @@ def scan_partition(
         failed=sum(1 for row in rows if row.get("error")),
         verdicts=dict(Counter(row["verdict"] for row in rows if not row.get("error"))),
         worker_pid=os.getpid(),
-        model_loads=_loads,
+        model_loads=partition.model_loads,
     )
 
 
