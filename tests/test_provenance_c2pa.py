@@ -136,3 +136,40 @@ def test_resaving_drops_the_manifest_and_clean_files_are_silent(pki):
     assert c2pa_items(buffer.getvalue()) == []
     assert c2pa_items(jpeg()) == []
     assert c2pa_items(b"c2pa but not an image") == []
+
+
+def test_a_remote_manifest_is_never_fetched(pki):
+    """A file whose manifest lives at a URL (set_remote_url + no embed): reading it makes no
+    request. The URL is a loopback server that counts what reaches it."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Counting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        manifest = {"claim_generator_info": [{"name": "Remote Generator", "version": "1.0"}],
+                    "assertions": [{"label": "c2pa.actions", "data": {"actions": [
+                        {"action": "c2pa.created", "digitalSourceType": AI}]}}]}  # fmt: skip
+        builder = c2pa.Builder(manifest)
+        builder.set_no_embed()
+        builder.set_remote_url(f"http://127.0.0.1:{server.server_port}/manifest.c2pa")
+        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", pki["chain"], pki["key"], None))
+        out = io.BytesIO()
+        builder.sign(signer, "image/jpeg", io.BytesIO(jpeg()), out)
+        evidence = collect_evidence(out.getvalue())
+        assert hits == [], f"the reader fetched {hits}"
+        # Nothing embedded and nothing fetched: no C2PA claim is made up either.
+        assert [e for e in evidence if e.kind == "c2pa" and e.points_to == "ai"] == []
+    finally:
+        server.shutdown()

@@ -325,3 +325,32 @@ def test_half_open_connections_are_cut_off_and_capped_per_address(artbench_run, 
         assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
     finally:
         server.stop()
+
+
+def test_connections_past_max_connections_get_503_until_one_closes(artbench_run, tmp_path):
+    """MAX_CONNECTIONS bounds a worker's open connections: the next request is answered 503
+    (not queued, not dropped), and once a connection closes requests are served again."""
+    server = Server(tmp_path / "svc", artbench_run, env={
+        "ARTIFACT_MAX_CONNECTIONS": "3", "ARTIFACT_MAX_CONNECTIONS_PER_ADDRESS": "100",
+        "ARTIFACT_KEEP_ALIVE_SECONDS": "60"}).start()  # fmt: skip
+    try:
+        held = []
+        for _ in range(3):  # keep-alive connections, each idle after one request
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.settimeout(5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            held.append((sock, sock.recv(200)))
+        statuses = [reply.split(b"\r\n", 1)[0] for _, reply in held]
+        time.sleep(0.2)
+        over = httpx.get(f"{server.url}/healthz", timeout=5)
+        for sock, _ in held[1:]:
+            sock.close()
+        time.sleep(0.5)
+        after = httpx.get(f"{server.url}/healthz", timeout=5)
+        held[0][0].close()
+    finally:
+        server.stop()
+    # uvicorn counts the asking connection too: with 3 allowed, a third open connection is refused.
+    assert statuses == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK", b"HTTP/1.1 503 Service Unavailable"]
+    assert over.status_code == 503
+    assert after.status_code == 200

@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     # The ASGI server's own limits (artifact serve; the head and body deadlines and the
     # per-address cap are ours, artifact.api.server_protocol, since uvicorn has none).
     max_header_bytes: int = Field(64 * 1024, ge=4096, description="request line + headers, per request")
-    max_connections: int = Field(256, ge=1, description="concurrent connections per worker; more get 503")
+    max_connections: int = Field(
+        256, ge=2, description="open connections per worker, the asking one included; past it: 503"
+    )
     keep_alive_seconds: int = Field(5, ge=1, description="idle keep-alive connections are closed after this")
     head_timeout_seconds: float = Field(
         10.0, gt=0, description="a request head must arrive whole within this"
