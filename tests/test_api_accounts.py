@@ -433,3 +433,33 @@ def test_the_rate_limit_window_slides_across_the_minute_boundary(service_setting
         # next window the previous one weighs half: 5 x 0.5 + 1 <= 4.
         clock["now"] = minute + 90.0
         assert client.get("/v1/analyses", headers=headers).status_code == 200
+
+
+def test_a_token_is_refused_once_its_lifetime_has_passed(service_settings, monkeypatch):
+    """TOKEN_TTL_MINUTES: a login token works until then and is 401 from then on (the clock the
+    token check reads is moved, nothing else)."""
+    import datetime as real
+
+    import jwt.api_jwt
+    from fastapi.testclient import TestClient
+
+    from artifact.api.app import create_app
+
+    settings = service_settings.model_copy(update={"token_ttl_minutes": 30})
+    with TestClient(create_app(settings)) as client:
+        headers = register(client, "tess")
+        assert client.get("/v1/analyses", headers=headers).status_code == 200
+        shift = real.timedelta(minutes=0)
+
+        class Clock(real.datetime):
+            @classmethod
+            def now(cls, tz=None):
+                return real.datetime.now(tz) + shift
+
+        monkeypatch.setattr(jwt.api_jwt, "datetime", Clock)
+        shift = real.timedelta(minutes=29)
+        assert client.get("/v1/analyses", headers=headers).status_code == 200
+        shift = real.timedelta(minutes=31)
+        expired = client.get("/v1/analyses", headers=headers)
+    assert expired.status_code == 401
+    assert expired.json()["error"]["message"] == "invalid or expired token"
