@@ -225,3 +225,40 @@ def test_the_banner_filter_replays_everything_else():
         os.close(write_end)
     with os.fdopen(read_end) as replayed:
         assert replayed.read() == "real trouble\n"
+
+
+def test_a_local_scan_killed_mid_run_resumes_without_redoing_or_losing_files(
+    artbench_run, image_folder, tmp_path, capsys
+):
+    """kill -9 after the first rows reached the report: the rerun keeps them, scans the rest,
+    and every file is in the report exactly once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    sources = sorted(image_folder.glob("art_*.jpg"))
+    for i in range(800):
+        (folder / f"piece_{i:04d}.jpg").write_bytes(sources[i % len(sources)].read_bytes())
+    report = tmp_path / "report.csv"
+    command = [sys.executable, "-m", "artifact", "scan", str(folder), "--out", str(report),
+               "--model", str(artbench_run), "--workers", "1"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not report.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    assert process.poll() is None, "the scan finished before it could be interrupted"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = list(csv.DictReader(report.open()))
+    assert 0 < len(before) < 800
+    capsys.readouterr()
+    assert main(["scan", str(folder), "--out", str(report), "--model", str(artbench_run)]) == 0
+    assert f"scanned {800 - len(before)} new files ({len(before)} already in the report)" in capsys.readouterr().out
+    after = list(csv.DictReader(report.open()))
+    assert sorted(r["path"] for r in after) == sorted(str(p) for p in folder.glob("*.jpg"))
+    kept = {r["path"]: r["prob_ai"] for r in after}
+    assert all(kept[r["path"]] == r["prob_ai"] for r in before)  # rows written before stay as they were
