@@ -13,7 +13,7 @@ import pytest
 
 from artifact.cli import main
 from artifact.data.samples import read_samples
-from tests.support.art import TINY
+from tests.support.art import TINY, build_multi_source_manifest
 
 pytestmark = pytest.mark.slow
 SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
@@ -281,33 +281,11 @@ def test_extra_training_data_goes_to_the_training_split_only(manifest_root, fold
     assert extra <= train and extra.isdisjoint(held_out)
 
 
-def _multi_source_manifest(root: Path, per_source: int = 14) -> Path:
-    """Three human and two AI sources, each with its own size and format, as in the wide set."""
-    from tests.support.art import make_art
-
-    rng = np.random.default_rng(3)
-    rows = []
-    spec = {("human", "wiki", 40, "JPEG"), ("human", "anime", 56, "PNG"), ("human", "photos", 64, "JPEG"),
-            ("ai", "sd", 64, "PNG"), ("ai", "flux", 48, "JPEG")}  # fmt: skip
-    for label, source, size, fmt in sorted(spec):
-        for i in range(per_source):
-            rel = f"{source}/{i}.{fmt.lower()}"
-            (root / source).mkdir(parents=True, exist_ok=True)
-            make_art(label, size, rng).save(root / rel, format=fmt)
-            rows.append({"path": rel, "label": label, "generator": source if label == "ai" else "human",
-                         "style": "", "category": source})  # fmt: skip
-    with (root / "labels.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
-
-
 def test_backbone_run_with_leave_one_source_out_reports_every_source(tmp_path):
     from tests.support.shared import shared_weights
 
     weights = shared_weights("mobilenet_2_5_224_tf_no_top.h5")
-    data = _multi_source_manifest(tmp_path / "multi")
+    data = build_multi_source_manifest(tmp_path / "multi")
     out = tmp_path / "run"
     args = ["train", "--data", str(data), "--out", str(out), "--architecture", "mobilenet_v1_0.25",
             "--backbone-weights", str(weights), "--image-size", "32", "--canonical-size", "32", "--epochs", "2",
@@ -407,7 +385,7 @@ def test_export_refuses_a_rule_with_an_unreachable_verdict(artbench_run, tmp_pat
 
 
 def test_random_backbone_weights_are_refused_before_any_run_folder(tmp_path, capsys):
-    data = _multi_source_manifest(tmp_path / "multi")
+    data = build_multi_source_manifest(tmp_path / "multi")
     out = tmp_path / "run"
     code = main(["train", "--data", str(data), "--out", str(out), "--architecture", "mobilenet_v1_0.25",
                  "--backbone-weights", "none"])  # fmt: skip

@@ -125,3 +125,23 @@ def png(**texts: str) -> bytes:
     buffer = io.BytesIO()
     picture().save(buffer, "PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+def build_multi_source_manifest(root: Path, per_source: int = 14) -> Path:
+    """Three human and two AI sources, each with its own size and format, as in the wide set."""
+    rng = np.random.default_rng(3)
+    rows = []
+    spec = {("human", "wiki", 40, "JPEG"), ("human", "anime", 56, "PNG"), ("human", "photos", 64, "JPEG"),
+            ("ai", "sd", 64, "PNG"), ("ai", "flux", 48, "JPEG")}  # fmt: skip
+    for label, source, size, fmt in sorted(spec):
+        for i in range(per_source):
+            rel = f"{source}/{i}.{fmt.lower()}"
+            (root / source).mkdir(parents=True, exist_ok=True)
+            make_art(label, size, rng).save(root / rel, format=fmt)
+            rows.append({"path": rel, "label": label, "generator": source if label == "ai" else "human",
+                         "style": "", "category": source})  # fmt: skip
+    with (root / "labels.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return root

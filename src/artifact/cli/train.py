@@ -18,6 +18,8 @@ from artifact.cli.common import SHOW_DEFAULTS, console, print_metrics
 
 # Fields with an option of their own shape (below); every other field gets one derived from it.
 SPECIAL = {"data", "preprocess", "processing", "max_false_ai", "backbone_taps"}
+# The image-size options (they fill TrainConfig.preprocess).
+SHAPE_OPTIONS = ("image_size", "canonical_size", "crop_mode", "jpeg_quality", "view", "max_crops")
 # How an option's value is shown in --help.
 METAVARS = {"backbone_weights": "imagenet|PATH|none", "extra_train": "PATH"}
 
@@ -27,10 +29,14 @@ def register(commands) -> None:
 
     parser = commands.add_parser("train", **SHOW_DEFAULTS, help="train, evaluate and export a model")
     parser.add_argument(
-        "--data", required=True, action="append", metavar="PATH",
+        "--data", action="append", metavar="PATH",
         help="dataset folder (layout detected); repeat to read several as one, split together",
     )  # fmt: skip
-    parser.add_argument("--out", required=True, help="run directory to write")
+    parser.add_argument("--out", help="run directory to write")
+    parser.add_argument(
+        "--resume", metavar="RUN",
+        help="continue a stopped run from what it had finished, with its own settings (nothing else given)",
+    )  # fmt: skip
     parser.add_argument(
         "--recipe", metavar="NAME|FILE.toml",
         help="start from a named recipe (`default` is the bundled model's) or a TOML file of settings",
@@ -124,7 +130,7 @@ def train_config(args: argparse.Namespace):
         preprocess["canonical_size"] = max(given["image_size"], preprocess.get("canonical_size", 256))
         if given["image_size"] == preprocess["canonical_size"]:
             preprocess["crop_mode"] = "center"  # one crop covers the whole image
-    for option in ("canonical_size", "jpeg_quality", "crop_mode", "view", "max_crops"):
+    for option in SHAPE_OPTIONS[1:]:
         if option in given:
             preprocess[option] = given[option]
     values["preprocess"] = preprocess
@@ -135,11 +141,25 @@ def run(args: argparse.Namespace) -> int:
     from artifact.errors import UserFacingError
     from artifact.training.job import run_training
 
-    try:
-        config = train_config(args)
-    except ValueError as exc:
-        raise UserFacingError(str(exc)) from exc
-    run_dir, metrics, card = run_training(config, args.out, quantize=args.quantize)
+    if args.resume:
+        from artifact.training.config import TrainConfig
+        from artifact.training.job import resumable_config
+
+        # Every setting's option defaults to SUPPRESS: present in args means typed (--data is None).
+        settings = (*TrainConfig.model_fields, *SHAPE_OPTIONS)
+        given = [n for n in vars(args) if n in settings and n != "data"]
+        if given or args.data or args.out or args.recipe:
+            raise UserFacingError("--resume continues a run with its own settings: give it alone")
+        config, out = resumable_config(args.resume), args.resume
+    else:
+        if not args.data or not args.out:
+            raise UserFacingError("artifact train needs --data and --out (or --resume RUN)")
+        try:
+            config = train_config(args)
+        except ValueError as exc:
+            raise UserFacingError(str(exc)) from exc
+        out = args.out
+    run_dir, metrics, card = run_training(config, out, quantize=args.quantize, resume=bool(args.resume))
     print_metrics(metrics)
     console.print(f"run directory: [bold]{run_dir.root}[/] (model.tflite sha256 {card['sha256'][:12]}…)")
     return 0

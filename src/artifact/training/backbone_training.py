@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections import Counter
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -18,12 +19,14 @@ from artifact.inference.decision import DEFAULT_MAX_MISSED_AI, FalseAiScope, ver
 from artifact.training.backbones import create_backbone_model
 from artifact.training.calibration import fit_decision_rule
 from artifact.training.config import TrainConfig
+from artifact.training.progress import RunProgress
 from artifact.training.run_dir import RunDir, write_json
 from artifact.training.transfer import (
     FeatureSet,
     TransferSettings,
     extract_features,
     fit_head,
+    load_features,
     predict_head,
     save_features,
     source_weights,
@@ -50,17 +53,26 @@ def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> kera
     )
     train_pixels, train_targets = arrays["train"]
     val_pixels, val_targets = arrays["val"]
-    train_features = extract_features(
-        backbone,
-        train_pixels,
-        preprocess,
-        AugmentConfig.preset(config.augment),
-        views=config.feature_views,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        description=f"backbone features, {config.feature_views} views",
-    )
-    val_features = _plain_features(backbone, val_pixels, config, "backbone features, validation")
+    progress = RunProgress(run)
+    features_file = run.root / "cache" / "features.npz"
+    if progress.has("features") and features_file.is_file():
+        log.info("resuming: backbone features read from %s", features_file)
+        train_features, val_features = (load_features(features_file, n) for n in ("train", "val"))
+    else:
+        train_features = extract_features(
+            backbone,
+            train_pixels,
+            preprocess,
+            AugmentConfig.preset(config.augment),
+            views=config.feature_views,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            description=f"backbone features, {config.feature_views} views",
+        )
+        val_features = _plain_features(backbone, val_pixels, config, "backbone features, validation")
+        features_file.parent.mkdir(parents=True, exist_ok=True)
+        save_features(features_file, train=train_features, val=val_features)
+        progress.mark("features")
     settings = TransferSettings(
         batch_size=config.batch_size,
         head_epochs=config.epochs,
@@ -70,21 +82,35 @@ def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> kera
         patience=config.patience,
         seed=config.seed,
     )
+    # The untrained head, kept: every leave-one-source-out fold starts from it.
+    initial_file, trained_file = run.root / "checkpoints" / "head_initial.weights.h5", run.head_weights
+    trained_file.parent.mkdir(parents=True, exist_ok=True)
+    if initial_file.is_file():
+        backbone.head.load_weights(initial_file)
+    else:
+        backbone.head.save_weights(initial_file)
     initial = backbone.head.get_weights()
     weights = None
     if config.source_weighting:
         weights = source_weights([source_of(s) for s in splits.train], train_targets)
-    fit_head(
-        backbone,
-        train_features,
-        train_targets,
-        val_features,
-        val_targets,
-        settings,
-        history_csv=run.history,
-        verbose="auto" if sys.stdout.isatty() else 2,
-        image_weights=weights,
-    )
+    if progress.has("head") and trained_file.is_file():
+        log.info("resuming: the trained head read from %s", trained_file)
+        backbone.head.load_weights(trained_file)
+    else:
+        fit_head(
+            backbone,
+            train_features,
+            train_targets,
+            val_features,
+            val_targets,
+            settings,
+            history_csv=run.history,
+            verbose="auto" if sys.stdout.isatty() else 2,
+            image_weights=weights,
+            backup=run,
+        )
+        backbone.head.save_weights(trained_file)
+        progress.mark("head")
     if config.leave_one_source_out or config.keep_features:
         test = canonicalize_files(
             [s.path for s in splits.test],
@@ -113,6 +139,8 @@ def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> kera
             false_ai_scope=config.false_ai_scope,
             min_images=config.loso_min_images,
             source_weighting=config.source_weighting,
+            done=progress.folds(),
+            on_fold=progress.record_fold,
         )
         write_json(run.leave_one_source_out, table)
         backbone.head.set_weights(trained)
@@ -154,6 +182,8 @@ def leave_one_source_out(
     max_missed_ai: float = DEFAULT_MAX_MISSED_AI,
     false_ai_scope: FalseAiScope = "pooled",
     source_weighting: bool = False,
+    done: dict[str, dict] | None = None,
+    on_fold: Callable[[str, dict], None] | None = None,
 ) -> dict:
     """Retrain the head once per source with that whole source left out, and score the source.
 
@@ -167,6 +197,7 @@ def leave_one_source_out(
         ``called_ai`` is the share of the held-out source whose verdict is ``ai`` (a
         false-positive rate for a human source, the detection rate for an AI source);
         ``roc_auc`` compares it with the other class's test images from the remaining sources.
+        Folds in ``done`` (a stopped run's) are taken as they were; ``on_fold`` hears each new one.
     """
     sources = {
         name: [source_of(s) for s in part[1]]
@@ -186,6 +217,9 @@ def leave_one_source_out(
         for name, names, part in zip(sources, sources.values(), (train, val, test), strict=True)
     }
     for source in sorted(s for s, n in totals.items() if n >= min_images):
+        if done and source in done:
+            results[source] = done[source]
+            continue
         label = max((lab for (src, lab) in labels if src == source), key=lambda lab: labels[(source, lab)])
         fold_train = train[0].rows(row_source["train"] != source)
         fold_val = val[0].rows(row_source["val"] != source)
@@ -235,6 +269,8 @@ def leave_one_source_out(
             truth = np.concatenate([np.full(len(held), held_is_ai), np.full(len(opposite), not held_is_ai)])
             entry["roc_auc"] = round(float(roc_auc_score(truth, np.concatenate([held, opposite]))), 4)
         results[source] = entry
+        if on_fold is not None:
+            on_fold(source, entry)
         log.info("left out %s (%s): %s", source, label, entry)
     return {
         "description": "each source held out of training in turn; its validation and test images scored",

@@ -16,13 +16,31 @@ log = logging.getLogger(__name__)
 
 
 def run_training(
-    config: TrainConfig, out_dir: str | Path, quantize: Quantize = "none"
+    config: TrainConfig, out_dir: str | Path, quantize: Quantize = "none", *, resume: bool = False
 ) -> tuple[RunDir, dict, dict]:
-    """Train, evaluate on the held-out test split, export and verify the export."""
-    run = train(config, out_dir)
+    """Train, evaluate on the held-out test split, export and verify the export.
+
+    ``resume``: ``out_dir`` is a stopped run; training continues where it stopped, or is skipped
+    when it had finished (a run stopped while evaluating or exporting).
+    """
+    run = RunDir(Path(out_dir))
+    if resume and run.keras_model.is_file():
+        log.info("resuming: training had finished; evaluating and exporting")
+    else:
+        run = train(config, out_dir, resume=resume)
     metrics = evaluate_run(run.root)
     card = export_run(run.root, quantize)
     return run, metrics, card
+
+
+def resumable_config(run_dir: str | Path) -> TrainConfig:
+    """The settings of a stopped run, read back from its ``config.json``."""
+    run = RunDir(Path(run_dir))
+    if not run.config.is_file():
+        raise UserFacingError(f"{run_dir} is not a training run (no config.json): nothing to resume")
+    if run.tflite.is_file():
+        raise UserFacingError(f"{run_dir} is a finished run (model.tflite is there): nothing to resume")
+    return TrainConfig.model_validate(run.read_config()["config"])
 
 
 def evaluate_only(run_dir, data=None, layout=None, robustness_limit=None) -> dict:

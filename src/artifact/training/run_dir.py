@@ -29,6 +29,11 @@ class RunDir:
         return self.root / "checkpoints" / "best.keras"
 
     @property
+    def head_weights(self) -> Path:
+        """A backbone run's trained head, kept until the run is complete (for --resume)."""
+        return self.root / "checkpoints" / "head.weights.h5"
+
+    @property
     def tflite(self) -> Path:
         return self.root / "model.tflite"
 
@@ -51,6 +56,15 @@ class RunDir:
     @property
     def metrics(self) -> Path:
         return self.report / "metrics.json"
+
+    @property
+    def progress(self) -> Path:
+        """What a stopped run had finished (:mod:`artifact.training.progress`)."""
+        return self.root / "progress.json"
+
+    def backup(self, stage: str) -> Path:
+        """Keras' per-epoch backup (model, optimizer, epoch) of one training stage."""
+        return self.root / "backup" / stage
 
     def split(self, name: str) -> Path:
         return self.root / "splits" / f"{name}.csv"

@@ -24,6 +24,7 @@ from artifact.data.splits import class_weights, stratified_split, undersample
 from artifact.data.tasks import class_names_for, usable_samples
 from artifact.training.config import TrainConfig
 from artifact.training.models import create_model
+from artifact.training.progress import backup_callback
 from artifact.training.run_dir import RunDir, write_json
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,11 @@ def _require_every_class(targets: list[int], class_names: list[str], where: str)
         raise DatasetError(f"{where} has no images of class: {', '.join(empty)}")
 
 
-def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
+def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False) -> RunDir:
     """Train a model and write config, splits, history and weights into ``out_dir``.
+
+    ``resume``: continue the stopped run in ``out_dir`` (its own config) from what it had
+    finished (:mod:`artifact.training.progress`).
 
     Returns:
         The run directory, ready for :func:`artifact.training.evaluate.evaluate_run`.
@@ -107,18 +111,43 @@ def train(config: TrainConfig, out_dir: str | Path) -> RunDir:
     fresh = not run.root.exists()
     run.root.mkdir(parents=True, exist_ok=True)
     try:
-        return _train(config, run)
+        return _train(config, run, resume)
+    except KeyboardInterrupt:
+        if _resumable(run):
+            log.warning("stopped; continue it with: artifact train --resume %s", run.root)
+        elif fresh:
+            shutil.rmtree(run.root, ignore_errors=True)
+        raise
     except BaseException:
-        # A run that never finished training leaves nothing behind (an existing folder stays).
+        # A run that failed leaves nothing behind (an existing folder stays).
         if fresh:
             shutil.rmtree(run.root, ignore_errors=True)
         raise
 
 
-def _train(config: TrainConfig, run: RunDir) -> RunDir:
+def _resumable(run: RunDir) -> bool:
+    return run.progress.is_file() or (run.root / "backup").is_dir()
+
+
+def _require_same_splits(run: RunDir, splits: Splits) -> None:
+    """A resumed run must re-plan exactly the splits it recorded (same data, same seed)."""
+    from artifact.data.samples import read_samples
+
+    for name in ("train", "val", "test"):
+        recorded = [s.path for s in read_samples(run.split(name))] if run.split(name).is_file() else None
+        if recorded is not None and recorded != [s.path for s in getattr(splits, name)]:
+            raise DatasetError(
+                f"cannot resume {run.root}: its {name} split is no longer what the data gives "
+                "(files were added, removed or moved); start a new run"
+            )
+
+
+def _train(config: TrainConfig, run: RunDir, resume: bool = False) -> RunDir:
     keras.utils.set_random_seed(config.seed)
     data = load_datasets(config.data, config.layout)
     splits = plan_splits(data, config)
+    if resume:
+        _require_same_splits(run, splits)
     log.info(
         "classes %s; train %d, validation %d, test %d images",
         splits.class_names,
@@ -169,6 +198,10 @@ def _train(config: TrainConfig, run: RunDir) -> RunDir:
         model = _fit_cnn(config, run, splits, arrays)
     model.save(run.keras_model)
     _drop_cache(run)
+    # Training is complete: what only a resume needed goes.
+    for leftover in (run.progress, run.head_weights, run.root / "checkpoints" / "head_initial.weights.h5"):
+        leftover.unlink(missing_ok=True)
+    shutil.rmtree(run.root / "backup", ignore_errors=True)
     return run
 
 
@@ -206,7 +239,11 @@ def _fit_cnn(config: TrainConfig, run: RunDir, splits: Splits, arrays: dict) -> 
         ),
         keras.callbacks.ModelCheckpoint(run.checkpoint, monitor="val_loss", save_best_only=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2),
-        keras.callbacks.CSVLogger(str(run.history)),
+        # Model, optimizer and epoch after every epoch, for --resume (Keras removes it at the end);
+        # before the history line, so a stop between the two never repeats an epoch's line.
+        *backup_callback(run, "cnn"),
+        # append: a resumed run continues the history it wrote before it stopped.
+        keras.callbacks.CSVLogger(str(run.history), append=True),
     ]
     weights = (
         class_weights(arrays["train"][1].tolist(), len(splits.class_names))

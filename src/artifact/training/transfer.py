@@ -31,6 +31,8 @@ from artifact.data.pipeline import make_view_dataset
 from artifact.inference.preprocess import PreprocessConfig
 from artifact.training.backbones import BackboneModel, set_top_trainable
 from artifact.training.keras_predict import compiled_inference
+from artifact.training.progress import backup_callback
+from artifact.training.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +118,12 @@ def fit_head(
     history_csv: Path | None = None,
     verbose: int | str = 0,
     image_weights: np.ndarray | None = None,
+    backup: RunDir | None = None,
 ) -> int:
     """Train the head (stage 1), then the top blocks with it (stage 2); returns epochs run.
+
+    With ``backup`` (the run directory) each stage backs up every epoch, so a stopped run
+    resumes mid-stage (:mod:`artifact.training.progress`).
 
     ``train_targets``, ``val_targets`` and ``image_weights`` (loss weight of each training
     image, optional) are per image; rows pick theirs through ``index``.
@@ -146,7 +152,8 @@ def fit_head(
         batch_size=settings.batch_size,
         epochs=settings.head_epochs,
         validation_data=(pooled_val, y_val),
-        callbacks=[stop, keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2)],
+        callbacks=[stop, keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2),
+                   *backup_callback(backup, "head")],  # fmt: skip
         shuffle=True,
         verbose=verbose,
     )
@@ -182,7 +189,7 @@ def fit_head(
         epochs=epochs + settings.fine_tune_epochs,
         initial_epoch=epochs,
         validation_data=validation,
-        callbacks=[stop],
+        callbacks=[stop, *backup_callback(backup, "fine_tune")],
         shuffle=True,
         verbose=verbose,
     )
