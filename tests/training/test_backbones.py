@@ -22,7 +22,7 @@ from artifact.training.backbones import (
 from artifact.training.export import convert_to_tflite
 from artifact.training.transfer import TransferSettings, extract_features, fit_head
 
-SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
+SHARED_WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights"
 SIZE = 48
 
 

@@ -17,7 +17,7 @@ from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screens"
+SCREENS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                   "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 

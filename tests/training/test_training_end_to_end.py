@@ -16,7 +16,7 @@ from artifact.data.samples import read_samples
 from tests.support.art import TINY, build_multi_source_manifest
 
 pytestmark = pytest.mark.slow
-SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
+SHARED_WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights"
 # The session's tiny run (conftest's artbench_run) is shared: tests that change a run copy it first.
 
 
