@@ -8,6 +8,9 @@ import stat
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+# The media type a stored image is served back with, by its decoded format's stored name.
+MEDIA_TYPES = {"jpeg": "image/jpeg", "mpo": "image/jpeg", "png": "image/png", "webp": "image/webp",
+               "bmp": "image/bmp", "tiff": "image/tiff", "gif": "image/gif"}  # fmt: skip
 
 
 def has_image_name(name: str | Path) -> bool:

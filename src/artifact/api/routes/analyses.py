@@ -25,15 +25,12 @@ from artifact.api.schemas import (
 )
 from artifact.api.uploads import ensure_storage_room, read_upload
 from artifact.errors import ArtifactError
+from artifact.inference.formats import MEDIA_TYPES
 from artifact.service import analyse_image
 from artifact.storage import crud
 from artifact.storage.tables import StoredImage
 
 router = APIRouter(prefix="/v1", tags=["analyses"])
-
-MEDIA_TYPES = {"jpeg": "image/jpeg", "mpo": "image/jpeg", "png": "image/png", "webp": "image/webp",
-               "bmp": "image/bmp", "tiff": "image/tiff", "gif": "image/gif"}  # fmt: skip
-
 
 def run_analysis(
     request: Request, data: bytes, filename: str, user, predictor, settings, store, artwork=None,
