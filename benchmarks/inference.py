@@ -1,6 +1,7 @@
 """LiteRT engine against Keras on the same model and images, plus ``artifact scan`` throughput.
 
 Usage: python benchmarks/inference.py [--run DIR] [--data ../shared/data/art-dev] [--compare DIR ...]
+       [--side 1024] [--compare-only]
 
 --run defaults to the bundled model. --compare adds other model directories (e.g. the round-1
 CNN: ``git show a6f4164:models/default/model.tflite``, and its model.json, into a folder): for
@@ -62,34 +63,51 @@ def image_paths(data: Path, count: int) -> list[str]:
     return [paths[i % len(paths)] for i in range(count)]
 
 
-def compare_models(model_dirs: list[Path], paths: list[str], repeats: int) -> None:
-    """Per model: file size, crops per image, LiteRT latency for one image's crops together."""
+def compare_models(model_dirs: list[Path], paths: list[str], repeats: int, side: int | None) -> None:
+    """Per model, side by side in one run: file size, views per image, LiteRT time for one
+    image's views, the whole prediction (views + model), and the occlusion heatmap; ratios
+    against the first model. ``side``: images resized to side x side first (the time budget is
+    stated for 1024 x 1024)."""
     from PIL import Image
 
     from artifact.inference.engine import Predictor
-    from artifact.inference.preprocess import canonicalize, prediction_crops
+    from artifact.inference.explain import occlusion_map, overlay_png
+    from artifact.inference.preprocess import model_views
 
-    print(
-        f"{'model':34s}{'architecture':>20s}{'MB':>7s}{'crops':>7s}{'ms/image':>10s}{'p95':>8s}{'ratio':>7s}"
-    )
+    images = [Image.open(p).convert("RGB") for p in paths]
+    if side:
+        images = [image.resize((side, side), Image.Resampling.BICUBIC) for image in images]
+    print(f"images: {len(images)}, {images[0].size[0]}x{images[0].size[1]}")
+    print(f"{'model':34s}{'view':>10s}{'MB':>7s}{'views':>7s}{'model ms':>10s}{'ratio':>7s}"
+          f"{'predict ms':>12s}{'ratio':>7s}{'heatmap ms':>12s}")  # fmt: skip
     baseline = None
     for folder in model_dirs:
         predictor = Predictor(folder)
         config = predictor.card.preprocess
-        crops = [prediction_crops(canonicalize(Image.open(p).convert("RGB"), config), config) for p in paths]
-        times = []
-        for i in range(repeats):
-            start = time.perf_counter()
-            predictor.model.predict(crops[i % len(crops)])
-            times.append(time.perf_counter() - start)
-        median, p95 = summary(times[1:])
-        baseline = baseline or median
+        views = [model_views(image, config) for image in images]
+        model_ms = _median_ms(lambda n, p=predictor, v=views: p.model.predict(v[n % len(v)]), repeats)
+        predict_ms = _median_ms(
+            lambda n, p=predictor: p.probabilities([images[n % len(images)]]), repeats // 4
+        )
+        heat_ms = _median_ms(lambda n, p=predictor: overlay_png(images[0], occlusion_map(p, images[0])), 3)
+        baseline = baseline or (model_ms, predict_ms)
         size = (predictor.model_dir / "model.tflite").stat().st_size / 1e6
-        architecture = predictor.card.model_extra.get("training", {}).get("architecture", "?")
         name = f"{predictor.card.name} ({folder})"[:33]
         print(
-            f"{name:34s}{architecture:>20s}{size:7.2f}{len(crops[0]):7d}{median:10.2f}{p95:8.2f}{median / baseline:7.2f}"
+            f"{name:34s}{config.view:>10s}{size:7.2f}{np.mean([len(v) for v in views]):7.1f}{model_ms:10.1f}"
+            f"{model_ms / baseline[0]:7.2f}{predict_ms:12.1f}{predict_ms / baseline[1]:7.2f}{heat_ms:12.0f}"
         )
+
+
+def _median_ms(call, repeats: int) -> float:
+    """Median milliseconds of ``call(n)`` for n = 0, 1, ... (after one warm-up call)."""
+    call(0)
+    times = []
+    for n in range(max(3, repeats)):
+        start = time.perf_counter()
+        call(n)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
 
 
 def main() -> None:
@@ -99,6 +117,10 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/art-dev")
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--scan-images", type=int, default=500)
+    parser.add_argument(
+        "--side", type=int, default=1024, help="compare on images resized to SIDE x SIDE (0: as they are)"
+    )
+    parser.add_argument("--compare-only", action="store_true", help="only the side-by-side comparison")
     args = parser.parse_args()
 
     from PIL import Image
@@ -110,7 +132,9 @@ def main() -> None:
     run = predictor.model_dir
     config = predictor.card.preprocess
     paths = image_paths(Path(args.data), max(args.scan_images, 64))
-    compare_models([run, *map(Path, args.compare)], paths[:20], args.repeats)
+    compare_models([run, *map(Path, args.compare)], paths[:20], args.repeats, args.side or None)
+    if args.compare_only:
+        return
     crops = np.concatenate(
         [prediction_crops(canonicalize(Image.open(p).convert("RGB"), config), config)[:1] for p in paths[:32]]
     )
