@@ -54,25 +54,7 @@ def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> kera
     train_pixels, train_targets = arrays["train"]
     val_pixels, val_targets = arrays["val"]
     progress = RunProgress(run)
-    features_file = run.root / "cache" / "features.npz"
-    if progress.has("features") and features_file.is_file():
-        log.info("resuming: backbone features read from %s", features_file)
-        train_features, val_features = (load_features(features_file, n) for n in ("train", "val"))
-    else:
-        train_features = extract_features(
-            backbone,
-            train_pixels,
-            preprocess,
-            AugmentConfig.preset(config.augment),
-            views=config.feature_views,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            description=f"backbone features, {config.feature_views} views",
-        )
-        val_features = _plain_features(backbone, val_pixels, config, "backbone features, validation")
-        features_file.parent.mkdir(parents=True, exist_ok=True)
-        save_features(features_file, train=train_features, val=val_features)
-        progress.mark("features")
+    train_features, val_features = _cached_features(backbone, config, run, progress, train_pixels, val_pixels)
     settings = TransferSettings(
         batch_size=config.batch_size,
         head_epochs=config.epochs,
@@ -82,34 +64,20 @@ def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> kera
         patience=config.patience,
         seed=config.seed,
     )
-    # The untrained head, kept: every leave-one-source-out fold starts from it.
-    initial_file, trained_file = run.root / "checkpoints" / "head_initial.weights.h5", run.head_weights
-    trained_file.parent.mkdir(parents=True, exist_ok=True)
-    if initial_file.is_file():
-        backbone.head.load_weights(initial_file)
-    else:
-        backbone.head.save_weights(initial_file)
-    initial = backbone.head.get_weights()
+    initial = _initial_head(backbone, run)
     weights = None
     if config.source_weighting:
         weights = source_weights([source_of(s) for s in splits.train], train_targets)
-    if progress.has("head") and trained_file.is_file():
-        log.info("resuming: the trained head read from %s", trained_file)
-        backbone.head.load_weights(trained_file)
+    if progress.has("head") and run.head_weights.is_file():
+        log.info("resuming: the trained head read from %s", run.head_weights)
+        backbone.head.load_weights(run.head_weights)
     else:
         fit_head(
-            backbone,
-            train_features,
-            train_targets,
-            val_features,
-            val_targets,
-            settings,
-            history_csv=run.history,
-            verbose="auto" if sys.stdout.isatty() else 2,
-            image_weights=weights,
-            backup=run,
-        )
-        backbone.head.save_weights(trained_file)
+            backbone, train_features, train_targets, val_features, val_targets, settings,
+            history_csv=run.history, verbose="auto" if sys.stdout.isatty() else 2,
+            image_weights=weights, backup=run,
+        )  # fmt: skip
+        backbone.head.save_weights(run.head_weights)
         progress.mark("head")
     if config.leave_one_source_out or config.keep_features:
         test = canonicalize_files(
@@ -145,6 +113,43 @@ def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> kera
         write_json(run.leave_one_source_out, table)
         backbone.head.set_weights(trained)
     return backbone.model
+
+
+def _cached_features(
+    backbone, config: TrainConfig, run: RunDir, progress: RunProgress, train_pixels, val_pixels
+):
+    """(train, validation) features of the frozen part: computed once, kept for a resume."""
+    features_file = run.root / "cache" / "features.npz"
+    if progress.has("features") and features_file.is_file():
+        log.info("resuming: backbone features read from %s", features_file)
+        return tuple(load_features(features_file, name) for name in ("train", "val"))
+    train_features = extract_features(
+        backbone,
+        train_pixels,
+        config.preprocess,
+        AugmentConfig.preset(config.augment),
+        views=config.feature_views,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        description=f"backbone features, {config.feature_views} views",
+    )
+    val_features = _plain_features(backbone, val_pixels, config, "backbone features, validation")
+    features_file.parent.mkdir(parents=True, exist_ok=True)
+    save_features(features_file, train=train_features, val=val_features)
+    progress.mark("features")
+    return train_features, val_features
+
+
+def _initial_head(backbone, run: RunDir) -> list:
+    """The untrained head's weights, kept: every leave-one-source-out fold starts from them,
+    a resumed run's too."""
+    initial_file = run.root / "checkpoints" / "head_initial.weights.h5"
+    initial_file.parent.mkdir(parents=True, exist_ok=True)
+    if initial_file.is_file():
+        backbone.head.load_weights(initial_file)
+    else:
+        backbone.head.save_weights(initial_file)
+    return backbone.head.get_weights()
 
 
 def _plain_features(backbone, pixels: np.ndarray, config: TrainConfig, description: str) -> FeatureSet:
