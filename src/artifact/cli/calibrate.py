@@ -6,9 +6,11 @@ import argparse
 
 from artifact.cli.common import (
     SHOW_DEFAULTS,
+    choices,
     console,
     print_served,
 )
+from artifact.inference.decision import FalseAiScope
 
 
 def register(commands) -> None:
@@ -23,7 +25,7 @@ def register(commands) -> None:
     )
     calibrate.add_argument("--max-false-ai", type=float, help="default: the card's training setting")
     calibrate.add_argument("--max-missed-ai", type=float, help="default: the card's training setting")
-    calibrate.add_argument("--false-ai-scope", choices=["pooled", "worst_source"])
+    calibrate.add_argument("--false-ai-scope", choices=choices(FalseAiScope))
     calibrate.set_defaults(handler=run, needs_tensorflow=True)
 
 

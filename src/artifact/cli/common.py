@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import typing
 from pathlib import Path
 
 from rich.console import Console
@@ -24,6 +25,11 @@ class HelpWithDefaults(argparse.HelpFormatter):
         if "default" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)"
+
+
+def choices(literal) -> list[str]:
+    """An option's choices from the ``Literal`` type that is their one source."""
+    return list(typing.get_args(literal))
 
 
 # Every command's --help shows each option's default beside its help.

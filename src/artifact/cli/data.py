@@ -9,8 +9,11 @@ from rich.table import Table
 
 from artifact.cli.common import (
     SHOW_DEFAULTS,
+    choices,
     console,
 )
+from artifact.data.layouts import Layout
+from artifact.data.tasks import Task
 
 
 def register(commands) -> None:
@@ -20,8 +23,8 @@ def register(commands) -> None:
         "inspect", **SHOW_DEFAULTS, help="per-class file statistics and shortcut audit"
     )
     inspect.add_argument("path", nargs="+", help="one or more datasets, read as one")
-    inspect.add_argument("--layout", choices=["artbench", "manifest", "folders"])
-    inspect.add_argument("--task", choices=["binary", "source", "style"], default="binary")
+    inspect.add_argument("--layout", choices=choices(Layout))
+    inspect.add_argument("--task", choices=choices(Task), default="binary")
     inspect.add_argument("--limit", type=int, default=2000, help="images sampled per class")
     inspect.add_argument("--canonical-size", type=int, default=256)
     inspect.add_argument("--json", action="store_true", help="print JSON")

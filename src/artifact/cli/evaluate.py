@@ -10,10 +10,12 @@ from rich.table import Table
 
 from artifact.cli.common import (
     SHOW_DEFAULTS,
+    choices,
     console,
     print_metrics,
     print_served,
 )
+from artifact.data.layouts import Layout
 
 
 def register(commands) -> None:
@@ -26,7 +28,7 @@ def register(commands) -> None:
         "--model", required=True, help="run directory, or a model directory (model.tflite + model.json)"
     )
     evaluate.add_argument("--data", help="dataset (default: the run's held-out test split)")
-    evaluate.add_argument("--layout", choices=["artbench", "manifest", "folders"])
+    evaluate.add_argument("--layout", choices=choices(Layout))
     evaluate.add_argument("--robustness-limit", type=int)
     evaluate.add_argument("--json-out", help="an exported model's figures as JSON, to this file")
     evaluate.add_argument(

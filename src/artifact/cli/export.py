@@ -6,14 +6,16 @@ import argparse
 
 from artifact.cli.common import (
     SHOW_DEFAULTS,
+    choices,
     console,
 )
+from artifact.inference.card import Quantize
 
 
 def register(commands) -> None:
     export = commands.add_parser("export", **SHOW_DEFAULTS, help="export a run to LiteRT and verify it")
     export.add_argument("--run", required=True, help="run directory")
-    export.add_argument("--quantize", choices=["none", "dynamic", "int8"], default="none")
+    export.add_argument("--quantize", choices=choices(Quantize), default="none")
     export.add_argument("--verify-images", type=int, default=200)
     export.set_defaults(handler=run, needs_tensorflow=True)
 

@@ -14,7 +14,9 @@ import typing
 
 from pydantic.fields import FieldInfo
 
-from artifact.cli.common import SHOW_DEFAULTS, console, print_metrics
+from artifact.cli.common import SHOW_DEFAULTS, choices, console, print_metrics
+from artifact.inference.card import Quantize
+from artifact.inference.preprocess import CropMode, ViewMode
 
 # Fields with an option of their own shape (below); every other field gets one derived from it.
 SPECIAL = {"data", "preprocess", "processing", "max_false_ai", "backbone_taps"}
@@ -48,14 +50,14 @@ def register(commands) -> None:
     shapes.add_argument("--image-size", type=int, default=argparse.SUPPRESS, help="model input side")
     shapes.add_argument("--canonical-size", type=int, default=argparse.SUPPRESS, help="canonical image side")
     shapes.add_argument(
-        "--crop-mode", choices=["center", "five", "grid"], default=argparse.SUPPRESS,
+        "--crop-mode", choices=choices(CropMode), default=argparse.SUPPRESS,
         help="crops averaged at prediction",
     )  # fmt: skip
     shapes.add_argument(
         "--jpeg-quality", type=int, default=argparse.SUPPRESS, help="canonical JPEG round trip (90; 0 off)"
     )
     shapes.add_argument(
-        "--view", choices=["canonical", "native"], default=argparse.SUPPRESS,
+        "--view", choices=choices(ViewMode), default=argparse.SUPPRESS,
         help="canonical: the whole image resized to the canonical size; native: crops at the image's "
         "own scale (shorter side kept within the scale range) plus one canonical view, logits averaged",
     )  # fmt: skip
@@ -76,7 +78,7 @@ def register(commands) -> None:
         "--no-taps", dest="backbone_taps", action="store_false", default=argparse.SUPPRESS,
         help="the head sees only the last block",
     )  # fmt: skip
-    parser.add_argument("--quantize", choices=["none", "dynamic", "int8"], default="none")
+    parser.add_argument("--quantize", choices=choices(Quantize), default="none")
     parser.set_defaults(handler=run, needs_tensorflow=True)
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from artifact.inference.decision import DecisionRule
 from artifact.inference.preprocess import PreprocessConfig
+
+# How an export stores its weights (the card records it); TensorFlow-free, for the CLI too.
+Quantize = Literal["none", "dynamic", "int8"]
 
 # 1: ``threshold`` + symmetric ``uncertain_band`` on the raw score (read through
 #    :meth:`DecisionRule.from_legacy`). 2: ``decision`` (calibration + two one-sided cuts).

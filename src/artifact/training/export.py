@@ -14,7 +14,6 @@ import logging
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import keras
 import numpy as np
@@ -24,7 +23,7 @@ from artifact import __version__
 from artifact.data.canonical import canonicalize_files
 from artifact.data.samples import read_samples
 from artifact.errors import UserFacingError
-from artifact.inference.card import CARD_FORMAT
+from artifact.inference.card import CARD_FORMAT, Quantize
 from artifact.inference.decision import DecisionRule
 from artifact.inference.litert import LiteRTModel
 from artifact.inference.preprocess import PreprocessConfig, prediction_crops
@@ -32,7 +31,6 @@ from artifact.training.keras_predict import predict_probabilities
 from artifact.training.run_dir import RunDir, write_json
 
 log = logging.getLogger(__name__)
-Quantize = Literal["none", "dynamic", "int8"]
 # At most this share of held-out images may get another verdict from LiteRT than from Keras.
 MAX_DISAGREEMENT = 0.005
 
