@@ -91,45 +91,15 @@ def evaluate_run(
         "balanced_accuracy": round(float(balanced_accuracy_score(y_true, y_pred)), 4),
     }
     labels = list(range(len(class_names)))
-    matrix = confusion_matrix(y_true, y_pred, labels=labels)
-    metrics["confusion_matrix"] = matrix.tolist()
-    report_kwargs = dict(labels=labels, target_names=class_names, zero_division=0, digits=4)
-    (report_dir / "classification_report.txt").write_text(
-        classification_report(y_true, y_pred, **report_kwargs) + "\n"
-    )
-    write_json(
-        report_dir / "classification_report.json",
-        classification_report(y_true, y_pred, output_dict=True, **report_kwargs),
-    )
+    matrix = _classification_figures(metrics, y_true, y_pred, labels, class_names, report_dir)
     if rule is None:
         plot_confusion_matrix(
             matrix, class_names, report_dir / "confusion_matrix.png", f"{task} task, test split"
         )
     else:
-        is_ai = y_true != 0
-        score = 1.0 - probs[:, 0]
-        prob_ai, verdicts = served
-        confusion = served_confusion(is_ai, verdicts)
-        metrics["served_confusion_matrix"] = {"rows": class_names, "columns": list(VERDICT_COLUMNS),
-                                              "counts": confusion.tolist()}  # fmt: skip
-        plot_confusion_matrix(
-            confusion, class_names, report_dir / "confusion_matrix.png",
-            f"{task} task, test split: verdicts served", columns=list(VERDICT_COLUMNS),
-        )  # fmt: skip
-        metrics["decision"] = rule.model_dump()
-        metrics["calibration"] = {
-            **(rule.guarantees or {}).get("calibration", {}),
-            "test_ece_before": round(expected_calibration_error(is_ai, score), 4),
-            "test_ece_after": round(expected_calibration_error(is_ai, prob_ai), 4),
-        }
-        if is_ai.any() and (~is_ai).any():
-            auc = float(roc_auc_score(is_ai, prob_ai))
-            fpr, tpr, _ = roc_curve(is_ai, prob_ai)
-            plot_roc(fpr, tpr, auc, report_dir / "roc.png")
-            metrics["roc_auc"] = round(auc, 4)
-        metrics.update(served_summary(is_ai, verdicts))
-        metrics["per_source"] = mix_by(test_samples, verdicts, lambda s: f"{source_of(s)} ({s.label})")
-        metrics["per_generator_served"] = mix_by(test_samples, verdicts, lambda s: s.generator or s.label)
+        metrics.update(
+            _served_figures(rule, served, y_true, probs, test_samples, class_names, report_dir, task)
+        )
         if run.leave_one_source_out.is_file() and report_dir == run.report:
             metrics["leave_one_source_out"] = json.loads(run.leave_one_source_out.read_text())
     if len(class_names) > 2:
@@ -165,6 +135,51 @@ def evaluate_run(
     )
     write_json(report_dir / "metrics.json", metrics)
     return metrics
+
+
+def _classification_figures(metrics: dict, y_true, y_pred, labels, class_names, report_dir: Path):
+    """The confusion matrix (returned, and in ``metrics``) and the classification report files."""
+    matrix = confusion_matrix(y_true, y_pred, labels=labels)
+    metrics["confusion_matrix"] = matrix.tolist()
+    report_kwargs = dict(labels=labels, target_names=class_names, zero_division=0, digits=4)
+    (report_dir / "classification_report.txt").write_text(
+        classification_report(y_true, y_pred, **report_kwargs) + "\n"
+    )
+    write_json(
+        report_dir / "classification_report.json",
+        classification_report(y_true, y_pred, output_dict=True, **report_kwargs),
+    )
+    return matrix
+
+
+def _served_figures(rule, served, y_true, probs, test_samples, class_names, report_dir: Path, task) -> dict:
+    """Human-vs-AI figures of the verdicts served: their confusion matrix, the rule, calibration,
+    ROC-AUC of P(AI), the verdict mix per class, source and generator."""
+    is_ai = y_true != 0
+    score = 1.0 - probs[:, 0]
+    prob_ai, verdicts = served
+    confusion = served_confusion(is_ai, verdicts)
+    figures: dict = {"served_confusion_matrix": {"rows": class_names, "columns": list(VERDICT_COLUMNS),
+                                                 "counts": confusion.tolist()}}  # fmt: skip
+    plot_confusion_matrix(
+        confusion, class_names, report_dir / "confusion_matrix.png",
+        f"{task} task, test split: verdicts served", columns=list(VERDICT_COLUMNS),
+    )  # fmt: skip
+    figures["decision"] = rule.model_dump()
+    figures["calibration"] = {
+        **(rule.guarantees or {}).get("calibration", {}),
+        "test_ece_before": round(expected_calibration_error(is_ai, score), 4),
+        "test_ece_after": round(expected_calibration_error(is_ai, prob_ai), 4),
+    }
+    if is_ai.any() and (~is_ai).any():
+        auc = float(roc_auc_score(is_ai, prob_ai))
+        fpr, tpr, _ = roc_curve(is_ai, prob_ai)
+        plot_roc(fpr, tpr, auc, report_dir / "roc.png")
+        figures["roc_auc"] = round(auc, 4)
+    figures.update(served_summary(is_ai, verdicts))
+    figures["per_source"] = mix_by(test_samples, verdicts, lambda s: f"{source_of(s)} ({s.label})")
+    figures["per_generator_served"] = mix_by(test_samples, verdicts, lambda s: s.generator or s.label)
+    return figures
 
 
 VERDICT_COLUMNS = ("human", "uncertain", "ai")
