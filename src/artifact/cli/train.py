@@ -21,7 +21,8 @@ from artifact.inference.preprocess import CropMode, ViewMode
 # Fields with an option of their own shape (below); every other field gets one derived from it.
 SPECIAL = {"data", "preprocess", "processing", "max_false_ai", "backbone_taps"}
 # The image-size options (they fill TrainConfig.preprocess).
-SHAPE_OPTIONS = ("image_size", "canonical_size", "crop_mode", "jpeg_quality", "view", "max_crops")
+PREPROCESS_OPTIONS = ("canonical_size", "crop_mode", "jpeg_quality", "view", "max_crops")  # same names
+SHAPE_OPTIONS = ("image_size", *PREPROCESS_OPTIONS)
 # How an option's value is shown in --help.
 METAVARS = {"backbone_weights": "imagenet|PATH|none", "extra_train": "PATH"}
 
@@ -132,7 +133,7 @@ def train_config(args: argparse.Namespace):
         preprocess["canonical_size"] = max(given["image_size"], preprocess.get("canonical_size", 256))
         if given["image_size"] == preprocess["canonical_size"]:
             preprocess["crop_mode"] = "center"  # one crop covers the whole image
-    for option in SHAPE_OPTIONS[1:]:
+    for option in PREPROCESS_OPTIONS:
         if option in given:
             preprocess[option] = given[option]
     values["preprocess"] = preprocess

@@ -143,7 +143,7 @@ def _cached_features(
 def _initial_head(backbone, run: RunDir) -> list:
     """The untrained head's weights, kept: every leave-one-source-out fold starts from them,
     a resumed run's too."""
-    initial_file = run.root / "checkpoints" / "head_initial.weights.h5"
+    initial_file = run.initial_head_weights
     initial_file.parent.mkdir(parents=True, exist_ok=True)
     if initial_file.is_file():
         backbone.head.load_weights(initial_file)

@@ -34,6 +34,11 @@ class RunDir:
         return self.root / "checkpoints" / "head.weights.h5"
 
     @property
+    def initial_head_weights(self) -> Path:
+        """A backbone run's untrained head (every leave-one-source-out fold starts from it)."""
+        return self.root / "checkpoints" / "head_initial.weights.h5"
+
+    @property
     def tflite(self) -> Path:
         return self.root / "model.tflite"
 

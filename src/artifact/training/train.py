@@ -18,7 +18,7 @@ from artifact.data.augment import AugmentConfig
 from artifact.data.canonical import canonicalize_files, native_windows
 from artifact.data.layouts import DatasetError, LabelledData, load_dataset
 from artifact.data.pipeline import make_eval_dataset, make_train_dataset
-from artifact.data.samples import Sample, write_samples
+from artifact.data.samples import Sample, read_samples, write_samples
 from artifact.data.sources import balance_by_source, cap_per_source, load_datasets, source_counts
 from artifact.data.splits import class_weights, stratified_split, undersample
 from artifact.data.tasks import class_names_for, usable_samples
@@ -131,8 +131,6 @@ def _resumable(run: RunDir) -> bool:
 
 def _require_same_splits(run: RunDir, splits: Splits) -> None:
     """A resumed run must re-plan exactly the splits it recorded (same data, same seed)."""
-    from artifact.data.samples import read_samples
-
     for name in ("train", "val", "test"):
         recorded = [s.path for s in read_samples(run.split(name))] if run.split(name).is_file() else None
         if recorded is not None and recorded != [s.path for s in getattr(splits, name)]:
@@ -199,7 +197,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool = False) -> RunDir:
     model.save(run.keras_model)
     _drop_cache(run)
     # Training is complete: what only a resume needed goes.
-    for leftover in (run.progress, run.head_weights, run.root / "checkpoints" / "head_initial.weights.h5"):
+    for leftover in (run.progress, run.head_weights, run.initial_head_weights):
         leftover.unlink(missing_ok=True)
     shutil.rmtree(run.root / "backup", ignore_errors=True)
     return run
