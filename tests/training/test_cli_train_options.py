@@ -47,6 +47,20 @@ def test_recipe_then_options_override_it(tmp_path):
     assert (config_of("--recipe", str(own)).epochs, config_of("--recipe", str(own)).preprocess.input_size) == (4, 128)
 
 
+def test_each_experiment_recipe_is_the_default_but_for_what_it_measures():
+    """An experiment's figures stand beside the bundled model's only if one thing differs."""
+    from artifact.training.recipe import recipe_names
+
+    assert {"default", "native", "residual"} <= set(recipe_names())
+    default = config_of("--recipe", "default").model_dump()
+    differs = {
+        name: {k for k, v in config_of("--recipe", name).model_dump().items() if v != default[k]}
+        for name in recipe_names()
+    }
+    assert differs["residual"] == {"residual_branch"} and config_of("--recipe", "residual").residual_branch
+    assert differs["native"] == {"preprocess"}
+
+
 def test_a_bad_recipe_says_what_is_wrong(tmp_path):
     from artifact.errors import UserFacingError
 

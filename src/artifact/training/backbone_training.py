@@ -50,6 +50,7 @@ def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> kera
         dropout=config.dropout,
         head_units=config.head_units,
         taps=config.backbone_taps,
+        residual_branch=config.residual_branch,
     )
     train_pixels, train_targets = arrays["train"]
     val_pixels, val_targets = arrays["val"]

@@ -12,7 +12,10 @@ head, including the top blocks being fine-tuned, then trains on the cache (see
 0..255 pixels, so the inference engine, the API and the heatmaps need no change.
 
 The taps pool early blocks because generation traces are low-level texture, which the last
-(semantic) ImageNet layers mostly discard.
+(semantic) ImageNet layers mostly discard. The optional residual branch goes further down: the
+image minus its nearest-neighbour down-up resampling (NPR, Tan et al., CVPR 2024), which keeps
+only how neighbouring pixels of each 2x2 block differ (where a generator's upsampling leaves
+its trace), read by a narrow CNN trained from scratch inside the head.
 """
 
 from __future__ import annotations
@@ -81,10 +84,10 @@ class BackboneModel:
     """
 
     model: keras.Model  # image -> probabilities
-    features: keras.Model  # image -> [cut activation, *pooled taps]; always frozen
-    head: keras.Model  # [cut activation, *pooled taps] -> probabilities
+    features: keras.Model  # image -> [cut activation, *pooled taps, (NPR residual)]; always frozen
+    head: keras.Model  # [cut activation, *pooled taps, (NPR residual)] -> probabilities
     top_pooled: keras.Model  # cut activation -> pooled output of the top blocks
-    classifier: keras.Model  # [pooled top output, *pooled taps] -> probabilities
+    classifier: keras.Model  # [pooled top output, *pooled taps, (NPR residual)] -> probabilities
     top_layers: list[keras.layers.Layer]  # the backbone layers above the cut
 
 
@@ -154,6 +157,7 @@ def create_backbone_model(
     dropout: float = 0.3,
     head_units: int = 256,
     taps: bool = True,
+    residual_branch: bool = False,
 ) -> BackboneModel:
     """Build a pretrained-backbone classifier taking raw 0..255 RGB pixels.
 
@@ -164,6 +168,8 @@ def create_backbone_model(
     """
     if architecture not in BACKBONES:
         raise ValueError(f"unknown backbone {architecture!r}; choose one of {sorted(BACKBONES)}")
+    if residual_branch and input_size % 2:
+        raise ValueError(f"the residual branch reads 2x2 blocks: the input size must be even ({input_size})")
     spec = BACKBONES[architecture]
     builder = getattr(keras.applications, spec.application)
     resolved = resolve_weights(weights)
@@ -197,25 +203,33 @@ def create_backbone_model(
 
     cut_input = keras.Input(cut.shape[1:], name="cut")
     tap_inputs = [keras.Input(t.shape[1:], name=f"tap_{i}") for i, t in enumerate(pooled)]
+    # The residual is computed in the frozen part (it has no weights) and cached like the taps.
+    extra_inputs = [keras.Input((input_size, input_size, 3), name="npr")] if residual_branch else []
     top_pooled = keras.Model(
         cut_input, layers.GlobalAveragePooling2D(name="top_pool")(top(cut_input)), name="top_pooled"
     )
     pooled_input = keras.Input(top_pooled.output.shape[1:], name="pooled")
-    x = layers.Concatenate(name="features")([pooled_input, *tap_inputs]) if pooled else pooled_input
+    joined = [pooled_input, *tap_inputs, *(residual_features(r) for r in extra_inputs)]
+    x = layers.Concatenate(name="features")(joined) if len(joined) > 1 else pooled_input
     x = layers.Dropout(dropout)(x)
     if head_units:
         x = layers.Dense(head_units, activation="relu", name="head_dense")(x)
         x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    classifier = keras.Model([pooled_input, *tap_inputs], outputs, name="classifier")
+    classifier = keras.Model([pooled_input, *tap_inputs, *extra_inputs], outputs, name="classifier")
     head = keras.Model(
-        [cut_input, *tap_inputs], classifier([top_pooled(cut_input), *tap_inputs]), name="head"
+        [cut_input, *tap_inputs, *extra_inputs],
+        classifier([top_pooled(cut_input), *tap_inputs, *extra_inputs]),
+        name="head",
     )
 
     image = keras.Input((input_size, input_size, 3), name="image")
     # MobileNet's own preprocessing (x / 127.5 - 1), inside the model: it takes 0..255.
     scaled = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="backbone_scaling")(image)
-    features = keras.Model(image, lower(scaled), name="features")
+    lower_outputs = lower(scaled)
+    lower_outputs = list(lower_outputs) if isinstance(lower_outputs, (list, tuple)) else [lower_outputs]
+    residual = [npr_residual(image)] if residual_branch else []
+    features = keras.Model(image, [*lower_outputs, *residual], name="features")
     model = keras.Model(image, head(features(image)), name=architecture.replace(".", "_"))
     return BackboneModel(
         model=model,
@@ -225,6 +239,33 @@ def create_backbone_model(
         classifier=classifier,
         top_layers=list(top.layers[1:]),
     )
+
+
+# Channels of the residual branch's stride-2 convolutions (224 px in, 14 x 14 x 64 out): narrow,
+# because it trains from scratch on every cached row each epoch of the head's training.
+RESIDUAL_WIDTHS = (16, 32, 32, 64)
+# NPR residuals of 8-bit images are small integers (mostly within +-16): brought near unit scale.
+RESIDUAL_SCALE = 1.0 / 16.0
+
+
+def npr_residual(image):
+    """The image minus its nearest-neighbour down-up resampling: every 2x2 block less its
+    top-left pixel, so only the differences inside each block remain. Plain pooling,
+    upsampling and subtraction layers: LiteRT runs them and the model saves without custom code.
+    """
+    corner = layers.AveragePooling2D(pool_size=1, strides=2, name="npr_corner")(image)
+    repeated = layers.UpSampling2D(2, interpolation="nearest", name="npr_repeat")(corner)
+    return layers.Subtract(name="npr_residual")([image, repeated])
+
+
+def residual_features(residual):
+    """A narrow from-scratch CNN over the NPR residual, pooled to one vector."""
+    x = layers.Rescaling(RESIDUAL_SCALE, name="npr_scaling")(residual)
+    for i, filters in enumerate(RESIDUAL_WIDTHS):
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False, name=f"npr_conv_{i}")(x)
+        x = layers.BatchNormalization(name=f"npr_bn_{i}")(x)
+        x = layers.ReLU(name=f"npr_relu_{i}")(x)
+    return layers.GlobalAveragePooling2D(name="npr_pool")(x)
 
 
 def set_top_trainable(backbone: BackboneModel, trainable: bool) -> None:

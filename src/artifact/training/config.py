@@ -43,6 +43,9 @@ class TrainConfig(BaseModel):
         "imagenet", description="imagenet (Keras download), none, or a weights file"
     )
     backbone_taps: bool = Field(True, description="pooled early-block features feed the head too")
+    residual_branch: bool = Field(
+        False, description="a from-scratch CNN reads the NPR residual (image less its 2x2 down-up) too"
+    )
     head_units: int = Field(256, ge=0, description="hidden units of the backbone head (0: linear)")
     fine_tune_epochs: int = Field(5, ge=0, description="epochs with the top blocks unfrozen")
     fine_tune_learning_rate: float = Field(1e-4, gt=0)
@@ -101,6 +104,15 @@ class TrainConfig(BaseModel):
             if isinstance(architecture, str) and architecture in ARCHITECTURES:
                 values = {**values, "preprocess": default_preprocess(architecture)}
         return values
+
+    @model_validator(mode="after")
+    def _residual_branch_needs_a_backbone(self) -> TrainConfig:
+        if self.residual_branch and not self.uses_backbone:
+            raise ValueError(
+                f"--residual-branch joins a pretrained backbone's head; {self.architecture} has none "
+                f"(choose one of the backbones, e.g. {DEFAULT_ARCHITECTURE})"
+            )
+        return self
 
     @field_validator("data", mode="before")
     @classmethod
