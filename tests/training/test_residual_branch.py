@@ -44,14 +44,28 @@ def _blocky_and_fine(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_the_residual_is_the_image_less_its_nearest_neighbour_down_up():
-    backbone = _branch_model()
+    import keras
+
+    from artifact.training.backbones import npr_residual
+
+    image = keras.Input((SIZE, SIZE, 3))
+    residual_of = keras.Model(image, npr_residual(image))
     images = np.random.default_rng(0).integers(0, 256, (3, SIZE, SIZE, 3)).astype(np.float32)
-    residual = np.asarray(backbone.features(images)[-1])
-    np.testing.assert_array_equal(residual, _reference_npr(images))
+    np.testing.assert_array_equal(np.asarray(residual_of(images)), _reference_npr(images))
     blocky, _ = _blocky_and_fine(2, seed=1)
     # An image made of constant 2x2 blocks has nothing left; fine texture does.
-    block_residual = np.asarray(backbone.features(blocky)[-1])
+    block_residual = np.asarray(residual_of(blocky))
     assert np.abs(block_residual[2:]).max() == 0 and np.abs(block_residual[:2]).mean() > 20
+
+
+def test_the_image_the_branch_reads_is_cached_as_the_pixels_it_was():
+    backbone = _branch_model()
+    pixels = np.random.default_rng(6).integers(0, 256, (4, SIZE, SIZE, 3)).astype(np.uint8)
+    preprocess = PreprocessConfig(canonical_size=SIZE, input_size=SIZE, crop_mode="center")
+    features = extract_features(backbone, pixels, preprocess, AugmentConfig.preset("none"), views=1,
+                                batch_size=4, seed=0, description="t")  # fmt: skip
+    assert features.arrays[-1].dtype == np.uint8 and features.arrays[0].dtype == np.float16
+    np.testing.assert_array_equal(features.arrays[-1], pixels[features.index])
 
 
 def test_the_branch_alone_learns_the_block_structure():
@@ -79,7 +93,7 @@ def test_the_branch_trains_a_step_exports_and_matches_litert(tmp_path):
     preprocess = PreprocessConfig(canonical_size=SIZE, input_size=SIZE, crop_mode="center")
     features = extract_features(backbone, pixels, preprocess, AugmentConfig.preset("flips"), views=2,
                                 batch_size=4, seed=0, description="t")  # fmt: skip
-    # Cut activation, four pooled taps, and the residual of every cached view.
+    # Cut activation, four pooled taps, and every cached view itself (the branch's input).
     assert len(features.arrays) == 6 and features.arrays[-1].shape == (16, SIZE, SIZE, 3)
     branch = backbone.classifier.get_layer("npr_conv_0")
     before = branch.get_weights()[0].copy()

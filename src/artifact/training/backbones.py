@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers
 
 from artifact.errors import UserFacingError
@@ -99,11 +100,14 @@ class BackboneModel:
     """
 
     model: keras.Model  # image -> probabilities
-    features: keras.Model  # image -> [cut activation, *pooled taps, (NPR residual)]; always frozen
-    head: keras.Model  # [cut activation, *pooled taps, (NPR residual)] -> probabilities
+    features: keras.Model  # image -> [cut activation, *pooled taps, (the image)]; always frozen
+    head: keras.Model  # [cut activation, *pooled taps, (the image)] -> probabilities
     top_pooled: keras.Model  # cut activation -> pooled output of the top blocks
-    classifier: keras.Model  # [pooled top output, *pooled taps, (NPR residual)] -> probabilities
+    classifier: keras.Model  # [pooled top output, *pooled taps, (the image)] -> probabilities
     top_layers: list[keras.layers.Layer]  # the backbone layers above the cut
+    # How each output of ``features`` is cached: activations as float16; the image the residual
+    # branch reads as uint8 (rounded, as any saved image is: half the memory of float16).
+    cache_dtypes: tuple[type[np.generic], ...] = ()
 
 
 def resolve_weights(weights: str | None) -> str | None:
@@ -218,13 +222,13 @@ def create_backbone_model(
 
     cut_input = keras.Input(cut.shape[1:], name="cut")
     tap_inputs = [keras.Input(t.shape[1:], name=f"tap_{i}") for i, t in enumerate(pooled)]
-    # The residual is computed in the frozen part (it has no weights) and cached like the taps.
-    extra_inputs = [keras.Input((input_size, input_size, 3), name="npr")] if residual_branch else []
+    # The residual branch reads the image itself, cached beside the taps.
+    extra_inputs = [keras.Input((input_size, input_size, 3), name="npr_view")] if residual_branch else []
     top_pooled = keras.Model(
         cut_input, layers.GlobalAveragePooling2D(name="top_pool")(top(cut_input)), name="top_pooled"
     )
     pooled_input = keras.Input(top_pooled.output.shape[1:], name="pooled")
-    joined = [pooled_input, *tap_inputs, *(residual_features(r) for r in extra_inputs)]
+    joined = [pooled_input, *tap_inputs, *(residual_features(npr_residual(v)) for v in extra_inputs)]
     x = layers.Concatenate(name="features")(joined) if len(joined) > 1 else pooled_input
     x = layers.Dropout(dropout)(x)
     if head_units:
@@ -244,8 +248,7 @@ def create_backbone_model(
     scaled = layers.Rescaling(scale, offset=offset, name="backbone_scaling")(image)
     lower_outputs = lower(scaled)
     lower_outputs = list(lower_outputs) if isinstance(lower_outputs, (list, tuple)) else [lower_outputs]
-    residual = [npr_residual(image)] if residual_branch else []
-    features = keras.Model(image, [*lower_outputs, *residual], name="features")
+    features = keras.Model(image, [*lower_outputs, *([image] if residual_branch else [])], name="features")
     model = keras.Model(image, head(features(image)), name=architecture.replace(".", "_"))
     return BackboneModel(
         model=model,
@@ -254,6 +257,7 @@ def create_backbone_model(
         top_pooled=top_pooled,
         classifier=classifier,
         top_layers=list(top.layers[1:]),
+        cache_dtypes=(np.float16,) * len(lower_outputs) + ((np.uint8,) if residual_branch else ()),
     )
 
 

@@ -88,7 +88,7 @@ def extract_features(
         task = progress.add_task(description, total=total)
         for index, images in dataset:
             outputs = features(images)
-            chunks.append([np.asarray(o, dtype=np.float16) for o in outputs])
+            chunks.append([_cached(o, t) for o, t in zip(outputs, backbone.cache_dtypes, strict=True)])
             indices.append(np.asarray(index))
             progress.advance(task, len(index))
             done += len(index)
@@ -105,6 +105,11 @@ def extract_features(
                 next_report += 0.1
     arrays = [np.concatenate(parts) for parts in zip(*chunks, strict=True)] if chunks else []
     return FeatureSet(arrays, np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64))
+
+
+def _cached(output, dtype) -> np.ndarray:
+    array = np.asarray(output)
+    return np.round(array).astype(dtype) if np.issubdtype(dtype, np.integer) else array.astype(dtype)
 
 
 def fit_head(
