@@ -77,11 +77,17 @@ def test_the_packaged_weights_are_the_known_file_and_the_backbone_built_on_them_
         KNOWN_WEIGHTS,
         create_backbone_model,
         resolve_weights,
+        weights_identity,
         weights_sha256,
     )
 
     path = _packaged_weights()
     assert weights_sha256(path) == KNOWN_WEIGHTS[path.name] and resolve_weights(str(path)) == str(path)
+    # `imagenet` is that file here: the run's config and card name it and its hash.
+    assert weights_identity("imagenet", "efficientnet_lite0") == {
+        "source": "imagenet", "file": path.name, "sha256": KNOWN_WEIGHTS[path.name]
+    }
+    assert weights_identity("imagenet", "mobilenet_v2_1.0")["file"] is None  # Keras' own download
     backbone = create_backbone_model("efficientnet_lite0", input_size=224, num_classes=2, weights=str(path))
     # The backbone's own scaling is inside the model: raw 0..255 pixels give the reference features.
     pooled = np.asarray(backbone.top_pooled(backbone.features(reference_inputs())[0]))

