@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class BackboneSpec:
         cut: the last frozen layer; only its output crosses into the trainable top blocks.
         taps: earlier layers whose globally pooled activations feed the head directly.
         scaling: (scale, offset) taking 0..255 pixels to what the weights were trained on.
+        packaged_weights: where ``imagenet`` is a file we find (not a Keras download), the
+            function finding it, so a run records that file's name and hash.
     """
 
     application: str
@@ -51,6 +54,7 @@ class BackboneSpec:
     cut: str
     taps: tuple[str, ...]
     scaling: tuple[float, float] = (1.0 / 127.5, -1.0)  # MobileNet's x / 127.5 - 1
+    packaged_weights: Callable[[], Path] | None = None
 
 
 _V2_TAPS = ("block_2_add", "block_5_add", "block_9_add", "block_12_add")
@@ -67,6 +71,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         "EfficientNetLite0", 1.0, "block_11_project_BN",
         ("block_2_add", "block_4_add", "block_7_add", "block_10_add"),
         (efficientnet_lite.INPUT_SCALE, efficientnet_lite.INPUT_OFFSET),
+        efficientnet_lite.packaged_weights,
     ),  # fmt: skip
 }
 # Constructors Keras' applications lack.
@@ -148,11 +153,12 @@ def _file_sha256(path: str, _size: int, _mtime_ns: int) -> str:
 
 def weights_identity(weights: str | None, architecture: str | None = None) -> dict[str, str | None]:
     """What the run started from, for ``config.json`` and the card: a file's name and sha256,
-    or ``imagenet`` (Keras' own download) / ``none``. EfficientNet-Lite0's ``imagenet`` is the
-    installed package's file, so that file is named and hashed."""
+    or ``imagenet`` (Keras' own download, or the file a backbone's ``packaged_weights`` finds,
+    then named and hashed) / ``none``."""
     resolved = resolve_weights(weights)
-    if resolved == "imagenet" and architecture == "efficientnet_lite0":
-        packaged = efficientnet_lite.packaged_weights()
+    spec = BACKBONES.get(architecture or "")
+    if resolved == "imagenet" and spec and spec.packaged_weights:
+        packaged = spec.packaged_weights()
         return {"source": "imagenet", "file": packaged.name, "sha256": weights_sha256(packaged)}
     if resolved is None or resolved == "imagenet":
         return {"source": resolved or "none", "file": None, "sha256": None}

@@ -107,42 +107,40 @@ def packaged_weights() -> Path:
     return files[0]
 
 
+# Our block layer suffix -> the PyTorch module of that block (the lukemelas naming the .pth uses).
+_TORCH_BLOCK_PARTS = {
+    "expand": "_expand_conv",
+    "expand_BN": "_bn0",
+    "depthwise": "_depthwise_conv",
+    "depthwise_BN": "_bn1",
+    "project": "_project_conv",
+    "project_BN": "_bn2",
+}
+
+
 def torch_names(model: keras.Model) -> dict[str, str]:
-    """Keras layer -> the PyTorch module holding its weights (the lukemelas naming the .pth uses)."""
+    """Keras layer -> the PyTorch module holding its weights."""
     names = {"stem": "_conv_stem", "stem_BN": "_bn0", "head": "_conv_head", "head_BN": "_bn1"}
     for layer in model.layers:
-        if not layer.name.startswith("block_"):
-            continue
-        _, index, part = layer.name.split("_", 2)
-        torch_part = {
-            "expand": "_expand_conv",
-            "expand_BN": "_bn0",
-            "depthwise": "_depthwise_conv",
-            "depthwise_BN": "_bn1",
-            "project": "_project_conv",
-            "project_BN": "_bn2",
-        }.get(part)
-        if torch_part:
-            names[layer.name] = f"_blocks.{index}.{torch_part}"
+        if layer.name.startswith("block_"):
+            _, index, part = layer.name.split("_", 2)
+            if part in _TORCH_BLOCK_PARTS:
+                names[layer.name] = f"_blocks.{index}.{_TORCH_BLOCK_PARTS[part]}"
     return names
 
 
 def load_torch_state_dict(model: keras.Model, state: dict[str, np.ndarray]) -> None:
     """Copy every convolution and BatchNorm of ``model`` from the state dict; refuses a file
     that lacks one or whose shapes differ (another network, or a truncated file)."""
-    used = set()
     for layer_name, prefix in torch_names(model).items():
         layer = model.get_layer(layer_name)
         try:
             if isinstance(layer, layers.BatchNormalization):
-                keys = [f"{prefix}.{k}" for k in ("weight", "bias", "running_mean", "running_var")]
-                values = [state[k] for k in keys]
-            elif isinstance(layer, layers.DepthwiseConv2D):
-                keys = [f"{prefix}.weight"]
-                values = [state[keys[0]].transpose(2, 3, 0, 1)]  # (C, 1, kh, kw) -> (kh, kw, C, 1)
-            else:
-                keys = [f"{prefix}.weight"]
-                values = [state[keys[0]].transpose(2, 3, 1, 0)]  # (out, in, kh, kw) -> (kh, kw, in, out)
+                values = [state[f"{prefix}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
+            elif isinstance(layer, layers.DepthwiseConv2D):  # (C, 1, kh, kw) -> (kh, kw, C, 1)
+                values = [state[f"{prefix}.weight"].transpose(2, 3, 0, 1)]
+            else:  # (out, in, kh, kw) -> (kh, kw, in, out)
+                values = [state[f"{prefix}.weight"].transpose(2, 3, 1, 0)]
         except KeyError as exc:
             raise ValueError(f"the weights file has no {exc.args[0]}: not EfficientNet-Lite0's") from None
         expected = [tuple(w.shape) for w in layer.get_weights()]
@@ -152,7 +150,3 @@ def load_torch_state_dict(model: keras.Model, state: dict[str, np.ndarray]) -> N
                 f"{expected}: not EfficientNet-Lite0's"
             )
         layer.set_weights(values)
-        used.update(keys)
-    if not used:
-        raise ValueError("no EfficientNet-Lite0 weights found in the file")
-

@@ -98,9 +98,9 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
             state = _read_zip(path)
         else:
             state = _read_legacy(path)
+    except TorchWeightsError:
+        raise
     except (pickle.UnpicklingError, EOFError, struct.error, KeyError, ValueError) as exc:
-        if isinstance(exc, TorchWeightsError):
-            raise
         raise TorchWeightsError(f"{path} is not a readable PyTorch weights file ({exc})") from None
     if not isinstance(state, dict):
         raise TorchWeightsError(f"{path} holds a {type(state).__name__}, not a state dict")
