@@ -51,20 +51,29 @@ def test_each_experiment_recipe_is_the_default_but_for_what_it_measures():
     """An experiment's figures stand beside the bundled model's only if one thing differs."""
     from artifact.training.recipe import recipe_names
 
-    assert {"default", "native", "residual"} <= set(recipe_names())
+    assert {"default", "native", "residual", "aligned"} <= set(recipe_names())
+    # The autoencoder's folder is the user's, like the data: given on the command line.
+    user = {"aligned": ("--autoencoder-weights", "taesd")}
     default = config_of("--recipe", "default").model_dump()
     differs = {
-        name: {k for k, v in config_of("--recipe", name).model_dump().items() if v != default[k]}
+        name: {
+            k
+            for k, v in config_of("--recipe", name, *user.get(name, ())).model_dump().items()
+            if v != default[k] and k != "autoencoder_weights"
+        }
         for name in recipe_names()
     }
     assert differs["residual"] == {"residual_branch"} and config_of("--recipe", "residual").residual_branch
     assert differs["native"] == {"preprocess"}
+    assert differs["aligned"] == {"aligned_fakes"}
+    with pytest.raises(ValueError, match="--aligned-fakes needs --autoencoder-weights"):
+        config_of("--recipe", "aligned")
 
 
 def test_a_bad_recipe_says_what_is_wrong(tmp_path):
     from artifact.errors import UserFacingError
 
-    with pytest.raises(UserFacingError, match="no recipe named 'nope'; known: default"):
+    with pytest.raises(UserFacingError, match="no recipe named 'nope'; known: aligned, default, native"):
         config_of("--recipe", "nope")
     typo = tmp_path / "typo.toml"
     typo.write_text("epoch = 4\n")

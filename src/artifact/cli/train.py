@@ -24,7 +24,7 @@ SPECIAL = {"data", "preprocess", "processing", "max_false_ai", "backbone_taps"}
 PREPROCESS_OPTIONS = ("canonical_size", "crop_mode", "jpeg_quality", "view", "max_crops")  # same names
 SHAPE_OPTIONS = ("image_size", *PREPROCESS_OPTIONS)
 # How an option's value is shown in --help.
-METAVARS = {"backbone_weights": "imagenet|PATH|none", "extra_train": "PATH"}
+METAVARS = {"backbone_weights": "imagenet|PATH|none", "extra_train": "PATH", "autoencoder_weights": "DIR"}
 
 
 def register(commands) -> None:

@@ -69,19 +69,18 @@ def canonicalize(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
     Returns:
         uint8 array of shape (canonical_size, canonical_size, 3).
     """
+    return np.asarray(_jpeg_round_trip(square(image, config.canonical_size), config), dtype=np.uint8)
+
+
+def square(image: Image.Image, size: int) -> Image.Image:
+    """The RGB image resized so its shorter side is ``size``, centre-cropped to a square."""
     if image.mode != "RGB":
         image = image.convert("RGB")
-    size = config.canonical_size
-    width, height = image.size
-    scale = size / min(width, height)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-    if (new_w, new_h) != (width, height):
-        # Pillow's resize filters cover the whole source footprint, so downscaling
-        # is antialiased and no aliasing pattern tells one source size from another.
-        image = image.resize((new_w, new_h), Image.Resampling.BICUBIC)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    image = image.crop((left, top, left + size, top + size))
-    return np.asarray(_jpeg_round_trip(image, config), dtype=np.uint8)
+    # Pillow's resize filters cover the whole source footprint, so downscaling is antialiased
+    # and no aliasing pattern tells one source size from another.
+    image = resize_short_side(image, size)
+    left, top = (image.width - size) // 2, (image.height - size) // 2
+    return image.crop((left, top, left + size, top + size))
 
 
 def crop_boxes(config: PreprocessConfig) -> list[tuple[int, int]]:

@@ -67,6 +67,12 @@ class TrainConfig(BaseModel):
         default_factory=ProcessingChain,
         description="the processing history every training image draws (None: files as they are)",
     )
+    aligned_fakes: int = Field(
+        0, ge=0, description="human training images also given as AI through the TAEF2 autoencoder"
+    )
+    autoencoder_weights: str | None = Field(
+        None, description="folder with taef2_encoder.pth and taef2_decoder.pth (for --aligned-fakes)"
+    )
     extra_train: list[str] = Field(
         default_factory=list, description="datasets added to the training split only (never val/test)"
     )
@@ -112,6 +118,17 @@ class TrainConfig(BaseModel):
                 f"--residual-branch joins a pretrained backbone's head; {self.architecture} has none "
                 f"(choose one of the backbones, e.g. {DEFAULT_ARCHITECTURE})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _aligned_fakes_need_the_autoencoder(self) -> TrainConfig:
+        if self.aligned_fakes and self.autoencoder_weights is None:
+            raise ValueError(
+                "--aligned-fakes needs --autoencoder-weights: a folder with taef2_encoder.pth and "
+                "taef2_decoder.pth (github.com/madebyollin/taesd)"
+            )
+        if self.aligned_fakes and self.task != "binary":
+            raise ValueError(f"--aligned-fakes makes AI twins of human art: binary task, not {self.task}")
         return self
 
     @field_validator("data", mode="before")

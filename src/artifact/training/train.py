@@ -144,6 +144,17 @@ def _train(config: TrainConfig, run: RunDir, resume: bool = False) -> RunDir:
     keras.utils.set_random_seed(config.seed)
     data = load_datasets(config.data, config.layout)
     splits = plan_splits(data, config)
+    if config.aligned_fakes:
+        from artifact.training.aligned_fakes import make_aligned_fakes
+
+        splits.train = splits.train + make_aligned_fakes(
+            splits.train,
+            config.aligned_fakes,
+            config.autoencoder_weights or "",
+            config.preprocess.canonical_size,
+            run.root / "cache" / "aligned_fakes",
+            config.seed + 5,
+        )
     if resume:
         _require_same_splits(run, splits)
     log.info(
@@ -285,6 +296,16 @@ def _describe(config: TrainConfig, data: LabelledData, splits: Splits, skipped) 
         from artifact.training.backbones import weights_identity
 
         described["backbone_weights"] = weights_identity(config.backbone_weights, config.architecture)
+    if config.aligned_fakes:
+        from artifact.training.aligned_fakes import SOURCE as FAKES_SOURCE
+        from artifact.training.backbones import weights_sha256
+        from artifact.training.tiny_autoencoder import DECODER_FILE, ENCODER_FILE
+
+        folder = Path(config.autoencoder_weights or "").expanduser()
+        described["aligned_fakes"] = {
+            "made": sum(s.source == FAKES_SOURCE for s in splits.train),
+            "autoencoder": {name: weights_sha256(folder / name) for name in (ENCODER_FILE, DECODER_FILE)},
+        }
     return described
 
 
@@ -296,8 +317,4 @@ def _write_skipped(run: RunDir, skipped: list[tuple[str, str]]) -> None:
 
 
 def _drop_cache(run: RunDir) -> None:
-    cache = run.root / "cache"
-    if cache.is_dir():
-        for file in cache.iterdir():
-            file.unlink()
-        cache.rmdir()
+    shutil.rmtree(run.root / "cache", ignore_errors=True)
