@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,27 @@ def test_a_run_trains_on_the_twins_and_never_evaluates_them(tmp_path, seeded_aut
     assert described["dataset"]["train_by_collection"][SOURCE] == {AI: 5}
     assert run.keras_model.is_file()
     assert not (run.root / "cache").exists()  # the twins were the run's cache, gone when it ends
+
+
+def test_holding_a_source_out_holds_out_the_twins_made_from_it(tmp_path, seeded_autoencoder):
+    from artifact.data.samples import read_samples
+    from artifact.training.config import TrainConfig
+    from artifact.training.train import train
+    from tests.support.art import build_multi_source_manifest
+    from tests.support.shared import shared_weights
+
+    weights = shared_weights("mobilenet_2_5_224_tf_no_top.h5")
+    config = TrainConfig(
+        data=[str(build_multi_source_manifest(tmp_path / "multi"))], architecture="mobilenet_v1_0.25",
+        backbone_weights=str(weights), preprocess={"input_size": 32, "canonical_size": 32}, epochs=2,
+        fine_tune_epochs=0, balance="source", batch_size=16, leave_one_source_out=True, loso_min_images=10,
+        aligned_fakes=12, autoencoder_weights=str(seeded_autoencoder),
+    )  # fmt: skip
+    run = train(config, tmp_path / "run")
+    fakes = [s for s in read_samples(run.split("train")) if s.source == SOURCE]
+    made_from = Counter(s.derived_from for s in fakes)
+    assert len(fakes) == 12 and len(made_from) >= 2 and set(made_from) <= {"wiki", "anime", "photos"}
+    table = json.loads(run.leave_one_source_out.read_text())["sources"]
+    assert set(table) == {"wiki", "anime", "photos", "sd", "flux"}  # the twins have nothing to score
+    for source, entry in table.items():
+        assert entry["trained_on"].get(SOURCE, 0) == len(fakes) - made_from[source], source

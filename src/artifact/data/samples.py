@@ -36,6 +36,8 @@ class Sample:
         official_split: ``train`` or ``test`` when the dataset ships its own split.
         source: the collection the image came from (a manifest's ``source`` or
             ``category`` column); every source has its own size and compression signature.
+        derived_from: the source of the image this one was made from (an aligned fake's
+            original), so holding a source out holds out what was made from it too.
     """
 
     path: str
@@ -44,6 +46,7 @@ class Sample:
     style: str = ""
     official_split: str = ""
     source: str = ""
+    derived_from: str = ""
 
 
 def source_of(sample: Sample) -> str:

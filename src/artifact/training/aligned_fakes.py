@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from artifact.data.canonical import FILE_LIMITS
-from artifact.data.samples import AI, HUMAN, Sample
+from artifact.data.samples import AI, HUMAN, Sample, source_of
 from artifact.inference.decode import ImageDecodeError, read_image_file
 from artifact.inference.preprocess import square
 from artifact.training.tiny_autoencoder import TinyAutoencoder
@@ -62,5 +62,10 @@ def make_aligned_fakes(
             partial.replace(target)  # a stop mid-write leaves no half image to reuse
             if (index + 1) % 100 == 0:
                 log.info("aligned fakes: %d/%d", index + 1, len(originals))
-        fakes.append(Sample(str(target), AI, generator=GENERATOR, style=original.style, source=SOURCE))
+        fakes.append(
+            Sample(
+                str(target), AI, generator=GENERATOR, style=original.style, source=SOURCE,
+                derived_from=source_of(original),
+            )  # fmt: skip
+        )
     return fakes

@@ -216,18 +216,23 @@ def leave_one_source_out(
     totals = Counter()
     for (source, _), count in labels.items():
         totals[source] += count
+    train_named = list(zip(sources["train"], train[1], strict=True))
     results: dict[str, dict] = {}
     # The source of every cached row (rows repeat images once per view); the same for all folds.
     row_source = {
         name: np.array(names)[part[0].index]
         for name, names, part in zip(sources, sources.values(), (train, val, test), strict=True)
     }
-    for source in sorted(s for s, n in totals.items() if n >= min_images):
+    # A source with nothing to score (aligned fakes live in the training split only) has no fold.
+    scored = set(sources["val"]) | set(sources["test"])
+    for source in sorted(s for s, n in totals.items() if n >= min_images and s in scored):
         if done and source in done:
             results[source] = done[source]
             continue
         label = max((lab for (src, lab) in labels if src == source), key=lambda lab: labels[(source, lab)])
-        fold_train = train[0].rows(row_source["train"] != source)
+        # The held-out source leaves with what was made from it (aligned fakes of its images).
+        held_out = np.array([source in (name, s.derived_from) for name, s in train_named])
+        fold_train = train[0].rows(~held_out[train[0].index])
         fold_val = val[0].rows(row_source["val"] != source)
         remaining = set(train[2][fold_train.index].tolist())
         if len(remaining) < 2:
@@ -237,7 +242,7 @@ def leave_one_source_out(
         weights = None
         if source_weighting:
             # Weights over the fold's own images; the held-out source's rows never train.
-            kept = np.array([s != source for s in sources["train"]])
+            kept = ~held_out
             weights = np.zeros(len(train[1]))
             weights[kept] = source_weights(
                 [s for s, k in zip(sources["train"], kept, strict=True) if k], train[2][kept]
