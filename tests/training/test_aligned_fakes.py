@@ -63,6 +63,19 @@ def test_weights_of_another_network_or_a_missing_file_are_refused(tmp_path):
         load_state_dict(enc, {**state, "0.weight": np.zeros((16, 3, 3, 3), np.float32)}, "x.pth")
     with pytest.raises(AutoencoderWeightsError, match=f"{ENCODER_FILE} is missing: --autoencoder-weights names"):
         TinyAutoencoder(tmp_path)
+    (tmp_path / ENCODER_FILE).write_bytes(b"")
+    with pytest.raises(AutoencoderWeightsError, match=f"{DECODER_FILE} is missing"):
+        TinyAutoencoder(tmp_path)
+
+
+def test_a_run_without_the_autoencoder_is_refused_before_it_starts(tmp_path):
+    from artifact.training.config import TrainConfig
+    from artifact.training.train import train
+
+    config = TrainConfig(data=["nowhere"], architecture="small_cnn", aligned_fakes=5, autoencoder_weights=str(tmp_path))
+    with pytest.raises(AutoencoderWeightsError, match="is missing"):
+        train(config, tmp_path / "run")  # before the missing data is even looked for
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.fixture

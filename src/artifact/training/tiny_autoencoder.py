@@ -118,19 +118,24 @@ def load_state_dict(model: keras.Model, state: dict[str, np.ndarray], source: st
         variable.assign(value)
 
 
+def weight_files(weights_dir: str | Path) -> tuple[Path, Path]:
+    """The encoder's and the decoder's file in ``weights_dir``; refuses a folder lacking one."""
+    folder = Path(weights_dir).expanduser()
+    for path in (folder / ENCODER_FILE, folder / DECODER_FILE):
+        if not path.is_file():
+            raise AutoencoderWeightsError(
+                f"{path} is missing: --autoencoder-weights names a folder with {ENCODER_FILE} "
+                f"and {DECODER_FILE} (from github.com/madebyollin/taesd)"
+            )
+    return folder / ENCODER_FILE, folder / DECODER_FILE
+
+
 class TinyAutoencoder:
     """TAEF2's encoder and decoder, loaded from a folder holding both of its files."""
 
     def __init__(self, weights_dir: str | Path):
-        folder = Path(weights_dir).expanduser()
         self.encoder, self.decoder = encoder(), decoder()
-        for model, file in ((self.encoder, ENCODER_FILE), (self.decoder, DECODER_FILE)):
-            path = folder / file
-            if not path.is_file():
-                raise AutoencoderWeightsError(
-                    f"{path} is missing: --autoencoder-weights names a folder with {ENCODER_FILE} "
-                    f"and {DECODER_FILE} (from github.com/madebyollin/taesd)"
-                )
+        for model, path in zip((self.encoder, self.decoder), weight_files(weights_dir), strict=True):
             load_state_dict(model, read_state_dict(path), str(path))
 
     def round_trip(self, pixels: np.ndarray) -> np.ndarray:

@@ -107,6 +107,10 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False) -> 
         from artifact.training.backbones import require_pretrained_weights
 
         require_pretrained_weights(config.backbone_weights)
+    if config.aligned_fakes:
+        from artifact.training.tiny_autoencoder import weight_files
+
+        weight_files(config.autoencoder_weights or "")  # refused before any data is read
     run = RunDir(Path(out_dir))
     fresh = not run.root.exists()
     run.root.mkdir(parents=True, exist_ok=True)
@@ -299,12 +303,12 @@ def _describe(config: TrainConfig, data: LabelledData, splits: Splits, skipped) 
     if config.aligned_fakes:
         from artifact.training.aligned_fakes import SOURCE as FAKES_SOURCE
         from artifact.training.backbones import weights_sha256
-        from artifact.training.tiny_autoencoder import DECODER_FILE, ENCODER_FILE
+        from artifact.training.tiny_autoencoder import weight_files
 
-        folder = Path(config.autoencoder_weights or "").expanduser()
+        files = weight_files(config.autoencoder_weights or "")
         described["aligned_fakes"] = {
             "made": sum(s.source == FAKES_SOURCE for s in splits.train),
-            "autoencoder": {name: weights_sha256(folder / name) for name in (ENCODER_FILE, DECODER_FILE)},
+            "autoencoder": {file.name: weights_sha256(file) for file in files},
         }
     return described
 
