@@ -26,13 +26,42 @@ def test_occlusion_measures_the_models_own_response(artbench_run):
     crops = len(crop_boxes(predictor.card.preprocess))
     cells = max(4, int(np.sqrt(64 / crops)))
     assert heatmap.sensitivity.shape == (cells, cells)
-    assert heatmap.evaluations == (cells * cells + 1) * crops <= 64 + 5 * crops
+    assert heatmap.evaluations <= (cells * cells + 1) * crops <= 64 + 5 * crops
     assert heatmap.prob_ai == pytest.approx(predictor.probabilities([image])[0][1], abs=1e-5)
     # Some cell must matter to the model (a constant map would explain nothing).
     assert np.abs(heatmap.sensitivity).max() > 0
     png = overlay_png(image, heatmap)
     overlay = Image.open(io.BytesIO(png))
     assert overlay.format == "PNG" and overlay.size[0] == overlay.size[1]
+
+
+def test_the_map_is_every_occlusion_scored_whole_though_only_the_crops_it_reaches_are(artbench_run):
+    from artifact.inference.preprocess import canonicalize, prediction_crops
+
+    predictor = Predictor(artbench_run)
+    config = predictor.card.preprocess
+    # The test image the model is least sure of: its map has cells that matter.
+    images = [Image.open(s.path).convert("RGB") for s in read_samples(artbench_run / "splits/test.csv")]
+    image = images[int(np.argmin(np.abs(predictor.probabilities(images)[:, 1] - 0.5)))]
+    heatmap = occlusion_map(predictor, image, max_evaluations=192)
+    assert np.abs(heatmap.sensitivity).max() > 0.05
+    # The reference: the whole canonical image greyed cell by cell, all five crops scored.
+    canonical = canonicalize(image, config).astype(np.float32)
+    cells = heatmap.sensitivity.shape[0]
+    edges = np.linspace(0, config.canonical_size, cells + 1).round().astype(int)
+    side, reached = config.input_size, 0
+    expected = np.empty((cells, cells))
+    for i in range(cells):
+        for j in range(cells):
+            copy = canonical.copy()
+            copy[edges[i] : edges[i + 1], edges[j] : edges[j + 1]] = 127.0
+            expected[i, j] = (1.0 - predictor.model.predict(prediction_crops(copy, config))[:, 0]).mean()
+            mask = np.zeros(canonical.shape[:2], bool)
+            mask[edges[i] : edges[i + 1], edges[j] : edges[j + 1]] = True
+            reached += sum(mask[y : y + side, x : x + side].any() for y, x in crop_boxes(config))
+    np.testing.assert_allclose(heatmap.sensitivity, heatmap.prob_ai - expected, atol=1e-5)
+    crops = len(crop_boxes(config))
+    assert heatmap.evaluations == crops + reached < (cells * cells + 1) * crops  # work was saved
 
 
 def test_explain_cli_writes_a_png(artbench_run, tmp_path, capsys):

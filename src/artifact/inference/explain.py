@@ -19,6 +19,7 @@ from artifact.inference.preprocess import (
     aggregate,
     canonicalize,
     clip_aspect,
+    crop_boxes,
     model_views,
     native_short_side,
     prediction_crops,
@@ -49,26 +50,48 @@ def occlusion_map(predictor: Predictor, image: Image.Image, max_evaluations: int
     if config.view == "native":
         return _native_occlusion_map(predictor, image, max_evaluations)
     canonical = canonicalize(image, config).astype(np.float32)
-    crops_per_image = len(prediction_crops(canonical.astype(np.uint8), config))
-    cells = max(4, int(np.sqrt(max_evaluations / crops_per_image)))
-    size = config.canonical_size
-    edges = np.linspace(0, size, cells + 1).round().astype(int)
-    # Scored a few occlusions at a time: the crops of every occlusion at once were ~110 MB.
-    scores = [_prob_ai(predictor, [prediction_crops(canonical, config)], crops_per_image)]
-    pending = []
-    for i in range(cells):
-        for j in range(cells):
-            copy = canonical.copy()
-            copy[edges[i] : edges[i + 1], edges[j] : edges[j + 1]] = GREY
-            pending.append(prediction_crops(copy, config))
-            if len(pending) * crops_per_image >= OCCLUSION_BATCH_CROPS:
-                scores.append(_prob_ai(predictor, pending, crops_per_image))
-                pending = []
-    if pending:
-        scores.append(_prob_ai(predictor, pending, crops_per_image))
-    prob_ai = np.concatenate(scores)
-    base, covered = float(prob_ai[0]), prob_ai[1:].reshape(cells, cells)
-    return Heatmap(sensitivity=base - covered, prob_ai=base, evaluations=len(prob_ai) * crops_per_image)
+    boxes = crop_boxes(config)
+    cells = max(4, int(np.sqrt(max_evaluations / len(boxes))))
+    edges = np.linspace(0, config.canonical_size, cells + 1).round().astype(int)
+    uncovered = _crop_prob_ai(predictor, prediction_crops(canonical, config))
+    per_cell = np.tile(uncovered, (cells * cells, 1))
+    scored = 0
+
+    def score(batch: list[tuple[int, int, np.ndarray]]) -> None:
+        probs = _crop_prob_ai(predictor, np.stack([crop for _, _, crop in batch]))
+        for (cell, index, _), prob in zip(batch, probs, strict=True):
+            per_cell[cell, index] = prob
+
+    # Scored a few crops at a time: every occlusion's crops at once were ~110 MB.
+    batch = []
+    for item in _greyed_crops(canonical, boxes, config.input_size, edges):
+        batch.append(item)
+        scored += 1
+        if len(batch) == OCCLUSION_BATCH_CROPS:
+            score(batch)
+            batch = []
+    if batch:
+        score(batch)
+    base = float(uncovered.mean())
+    covered = per_cell.mean(axis=1).reshape(cells, cells)
+    return Heatmap(sensitivity=base - covered, prob_ai=base, evaluations=len(boxes) + scored)
+
+
+def _greyed_crops(canonical: np.ndarray, boxes: list[tuple[int, int]], side: int, edges: np.ndarray):
+    """(cell, crop index, the crop with that cell greyed) for every crop the cell reaches.
+
+    A crop the grey cell does not reach scores as it did uncovered, so only the crops it
+    reaches are scored again: the same map for about a quarter less work with five crops.
+    """
+    cells = len(edges) - 1
+    for cell in range(cells * cells):
+        top, bottom = edges[cell // cells], edges[cell // cells + 1]
+        left, right = edges[cell % cells], edges[cell % cells + 1]
+        for index, (y, x) in enumerate(boxes):
+            if top < y + side and bottom > y and left < x + side and right > x:
+                crop = canonical[y : y + side, x : x + side].copy()
+                crop[max(top - y, 0) : bottom - y, max(left - x, 0) : right - x] = GREY
+                yield cell, index, crop
 
 
 def _native_occlusion_map(predictor: Predictor, image: Image.Image, max_evaluations: int) -> Heatmap:
@@ -99,9 +122,9 @@ def _native_prob_ai(predictor: Predictor, views: np.ndarray) -> float:
     return float(1.0 - aggregate(predictor.model.predict(views), predictor.card.preprocess)[0])
 
 
-def _prob_ai(predictor: Predictor, crop_sets: list[np.ndarray], crops_per_image: int) -> np.ndarray:
-    probs = predictor.model.predict(np.concatenate(crop_sets))
-    return 1.0 - probs.reshape(-1, crops_per_image, len(predictor.card.labels)).mean(1)[:, 0]
+def _crop_prob_ai(predictor: Predictor, crops: np.ndarray) -> np.ndarray:
+    """P(AI) of each crop (the canonical view's verdict is their mean)."""
+    return 1.0 - predictor.model.predict(crops)[:, 0]
 
 
 # At most this many crops are held and scored at once (32 x 224² x 3 float32: ~19 MB).
