@@ -82,8 +82,15 @@ def _fresh_postgres_database(request) -> str:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
 
     def drop() -> None:
+        from sqlalchemy.exc import ProgrammingError
+
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            try:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except ProgrammingError:
+                # FORCE may not end an autovacuum worker that just started on the database (that
+                # needs pg_signal_backend); a plain DROP stops autovacuum there by itself.
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 
     request.addfinalizer(drop)
