@@ -281,6 +281,39 @@ def test_extra_training_data_goes_to_the_training_split_only(manifest_root, fold
     assert extra <= train and extra.isdisjoint(held_out)
 
 
+def _check_fold_predictions(out: Path, table: dict) -> None:
+    """Each fold's file holds exactly the held-out source's validation and test images, and
+    the fold's validation images without them; refitting the decision rule on those validation
+    rows gives the fold's cut points, and its verdicts give the table's row."""
+    from artifact.training.calibration import fit_decision_rule
+
+    split_paths = {
+        name: {(s.path, s.source) for s in read_samples(out / f"splits/{name}.csv")} for name in ("val", "test")
+    }
+    for source, entry in table["sources"].items():
+        rows = list(csv.DictReader((out / "leave_one_source_out" / f"{source}.csv").open()))
+        held = [r for r in rows if r["role"] == "held_out"]
+        fold_val = [r for r in rows if r["role"] == "fold_validation"]
+        assert {(r["path"], r["source"]) for r in held} == {
+            (path, src) for name in ("val", "test") for path, src in split_paths[name] if src == source
+        }
+        assert {(r["path"], r["source"]) for r in fold_val} == {
+            (path, src) for path, src in split_paths["val"] if src != source
+        }
+        rule, _ = fit_decision_rule(
+            np.array([r["true"] == "ai" for r in fold_val]), np.array([float(r["score"]) for r in fold_val]),
+            table["max_false_ai"], sources=[r["source"] for r in fold_val], false_ai_scope=table["false_ai_scope"],
+        )  # fmt: skip
+        assert rule.ai_cut == pytest.approx(entry["cut_points"]["ai"], abs=1e-4)
+        assert rule.human_cut == pytest.approx(entry["cut_points"]["human"], abs=1e-4)
+        # Every row's verdict is the fold's rule's, and the held-out rows give the table's mix.
+        for row in rows:
+            assert row["verdict"] == rule.decide(float(row["score"]))[1], row
+        for verdict in ("ai", "uncertain", "human"):
+            share = np.mean([r["verdict"] == verdict for r in held])
+            assert share == pytest.approx(entry["called_ai" if verdict == "ai" else verdict], abs=1e-4)
+
+
 def test_backbone_run_with_leave_one_source_out_reports_every_source(tmp_path):
     from tests.support.shared import shared_weights
 
@@ -306,6 +339,7 @@ def test_backbone_run_with_leave_one_source_out_reports_every_source(tmp_path):
         assert 0.0 <= entry["called_ai"] <= 1.0 and entry["images"] > 0 and 0.0 <= entry["roc_auc"] <= 1.0
         # The fold's head never saw the held-out source, and saw every other one.
         assert set(entry["trained_on"]) == {"wiki", "anime", "photos", "sd", "flux"} - {source}
+    _check_fold_predictions(out, table)
     metrics = json.loads((out / "report/metrics.json").read_text())
     assert metrics["leave_one_source_out"] == table
     assert set(metrics["per_source"]) == {
@@ -405,3 +439,24 @@ def test_a_near_chance_model_is_not_served():
     assert report["validation_roc_auc"] < 0.6
     with pytest.raises(DecisionRuleError, match="near chance"):
         require_servable(rule)
+
+
+def test_a_folds_file_gives_each_image_the_folds_calibrated_probability_and_verdict(tmp_path):
+    """The tiny runs above score every image near 0 or 1; here scores spread over the band."""
+    from artifact.data.samples import Sample
+    from artifact.inference.decision import DecisionRule, ScoreCalibration
+    from artifact.training.backbone_training import _write_fold_predictions
+
+    rule = DecisionRule(calibration=ScoreCalibration(method="temperature", temperature=2.0), human_cut=0.3, ai_cut=0.7)
+    scores = np.linspace(0.01, 0.99, 9)
+    samples = [Sample(path=f"/art/{i}.png", label="human" if i < 5 else "ai", source="s") for i in range(9)]
+    path = tmp_path / "folds" / "s.csv"
+    _write_fold_predictions(path, rule, ("held_out", samples[:4], scores[:4]), ("fold_validation", samples[4:], scores[4:]))
+    rows = list(csv.DictReader(path.open()))
+    assert [r["role"] for r in rows] == ["held_out"] * 4 + ["fold_validation"] * 5
+    assert [r["path"] for r in rows] == [s.path for s in samples]
+    expected_prob, expected_verdict = rule.decide(scores)
+    assert [float(r["prob_ai"]) for r in rows] == pytest.approx(expected_prob, abs=1e-6)
+    assert [r["verdict"] for r in rows] == list(expected_verdict)
+    assert set(expected_verdict) == {"human", "uncertain", "ai"}
+    assert [p.name for p in path.parent.iterdir()] == ["s.csv"]  # no .partial left

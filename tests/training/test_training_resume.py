@@ -114,4 +114,6 @@ def test_a_backbone_run_stopped_in_leave_one_source_out_keeps_its_features_head_
     assert len(table) == 5
     (source, entry), = first_fold.items()
     assert table[source] == entry
+    # The fold measured before the stop kept its scores file, and each new fold wrote one.
+    assert sorted(p.stem for p in (out / "leave_one_source_out").iterdir()) == sorted(table)
     assert not (out / "progress.json").exists() and not (out / "cache").exists()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import sys
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -110,6 +112,7 @@ def fit_backbone(config: TrainConfig, run: RunDir, splits, arrays: dict) -> kera
             source_weighting=config.source_weighting,
             done=progress.folds(),
             on_fold=progress.record_fold,
+            predictions=run.fold_predictions,
         )
         write_json(run.leave_one_source_out, table)
         backbone.head.set_weights(trained)
@@ -175,6 +178,26 @@ def _images_per_source(names: list[str], index: np.ndarray) -> dict[str, int]:
     return dict(sorted(Counter(names[i] for i in set(index.tolist())).items()))
 
 
+FOLD_PREDICTION_COLUMNS = ("role", "path", "source", "true", "score", "prob_ai", "verdict")
+
+
+def _write_fold_predictions(path: Path, rule, *parts: tuple[str, list[Sample], np.ndarray]) -> None:
+    """One row per image: raw score, and P(AI) and verdict under the fold's own rule. Written
+    through a ``.partial`` file, so a stop mid-write leaves no half table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FOLD_PREDICTION_COLUMNS)
+        for role, samples, scores in parts:
+            prob, verdicts = rule.decide(np.asarray(scores))
+            for sample, score, p, verdict in zip(samples, scores, prob, verdicts, strict=True):
+                writer.writerow(
+                    [role, sample.path, source_of(sample), sample.label, f"{score:.6f}", f"{p:.6f}", verdict]
+                )
+    partial.replace(path)
+
+
 def leave_one_source_out(
     backbone,
     initial_weights: list,
@@ -190,6 +213,7 @@ def leave_one_source_out(
     source_weighting: bool = False,
     done: dict[str, dict] | None = None,
     on_fold: Callable[[str, dict], None] | None = None,
+    predictions: Callable[[str], Path] | None = None,
 ) -> dict:
     """Retrain the head once per source with that whole source left out, and score the source.
 
@@ -204,6 +228,8 @@ def leave_one_source_out(
         false-positive rate for a human source, the detection rate for an AI source);
         ``roc_auc`` compares it with the other class's test images from the remaining sources.
         Folds in ``done`` (a stopped run's) are taken as they were; ``on_fold`` hears each new one.
+        ``predictions(source)``, where given, names the file a fold's scores are written to
+        (before ``on_fold``, so a recorded fold always has its file).
     """
     sources = {
         name: [source_of(s) for s in part[1]]
@@ -259,6 +285,7 @@ def leave_one_source_out(
         held = np.concatenate(
             [1.0 - predict_head(backbone, part)[:, 0] for part in (held_val, held_test) if len(part)]
         )
+        held_samples = [val[1][i] for i in held_val.index] + [test[1][i] for i in held_test.index]
         others = test[0].rows(row_source["test"] != source)
         other_prob = 1.0 - predict_head(backbone, others)[:, 0]
         other_is_ai = test[2][others.index] != 0
@@ -280,6 +307,12 @@ def leave_one_source_out(
             truth = np.concatenate([np.full(len(held), held_is_ai), np.full(len(opposite), not held_is_ai)])
             entry["roc_auc"] = round(float(roc_auc_score(truth, np.concatenate([held, opposite]))), 4)
         results[source] = entry
+        if predictions is not None:
+            _write_fold_predictions(
+                predictions(source), rule,
+                ("held_out", held_samples, held),
+                ("fold_validation", [val[1][i] for i in fold_val.index], val_prob_ai),
+            )  # fmt: skip
         if on_fold is not None:
             on_fold(source, entry)
         log.info("left out %s (%s): %s", source, label, entry)

@@ -58,6 +58,13 @@ class RunDir:
     def leave_one_source_out(self) -> Path:
         return self.root / "leave_one_source_out.json"
 
+    def fold_predictions(self, source: str) -> Path:
+        """One leave-one-source-out fold's scores: the held-out source's images and the fold's
+        validation images (what its decision rule was fitted on), so a fold's errors can be
+        looked at and its table recomputed under another rule without training again."""
+        safe = source.replace("/", "_").replace("\\", "_")
+        return self.root / "leave_one_source_out" / f"{safe}.csv"
+
     @property
     def metrics(self) -> Path:
         return self.report / "metrics.json"
