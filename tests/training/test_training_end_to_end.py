@@ -459,4 +459,4 @@ def test_a_folds_file_gives_each_image_the_folds_calibrated_probability_and_verd
     assert [float(r["prob_ai"]) for r in rows] == pytest.approx(expected_prob, abs=1e-6)
     assert [r["verdict"] for r in rows] == list(expected_verdict)
     assert set(expected_verdict) == {"human", "uncertain", "ai"}
-    assert [p.name for p in path.parent.iterdir()] == ["s.csv"]  # no .partial left
+    assert [p.name for p in path.parent.iterdir()] == ["s.csv"]  # no half-written file left

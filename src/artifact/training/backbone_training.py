@@ -22,7 +22,7 @@ from artifact.training.backbones import create_backbone_model
 from artifact.training.calibration import fit_decision_rule
 from artifact.training.config import TrainConfig
 from artifact.training.progress import RunProgress
-from artifact.training.run_dir import RunDir, write_json
+from artifact.training.run_dir import RunDir, atomic_write, write_json
 from artifact.training.transfer import (
     FeatureSet,
     TransferSettings,
@@ -182,11 +182,8 @@ FOLD_PREDICTION_COLUMNS = ("role", "path", "source", "true", "score", "prob_ai",
 
 
 def _write_fold_predictions(path: Path, rule, *parts: tuple[str, list[Sample], np.ndarray]) -> None:
-    """One row per image: raw score, and P(AI) and verdict under the fold's own rule. Written
-    through a ``.partial`` file, so a stop mid-write leaves no half table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="") as handle:
+    """One row per image: raw score, and P(AI) and verdict under the fold's own rule."""
+    with atomic_write(path) as handle:
         writer = csv.writer(handle)
         writer.writerow(FOLD_PREDICTION_COLUMNS)
         for role, samples, scores in parts:
@@ -195,7 +192,6 @@ def _write_fold_predictions(path: Path, rule, *parts: tuple[str, list[Sample], n
                 writer.writerow(
                     [role, sample.path, source_of(sample), sample.label, f"{score:.6f}", f"{p:.6f}", verdict]
                 )
-    partial.replace(path)
 
 
 def leave_one_source_out(

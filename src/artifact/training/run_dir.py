@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,17 @@ class RunDir:
         return json.loads(self.config.read_text())
 
 
-def write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically so a crash never leaves half a file."""
+@contextmanager
+def atomic_write(path: Path) -> Iterator[TextIO]:
+    """A text file written beside ``path`` and renamed onto it once complete, so a crash or
+    a stop never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as handle:
+        yield handle
     tmp.replace(path)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    with atomic_write(path) as handle:
+        handle.write(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
